@@ -1,0 +1,16 @@
+//! denytrail: find AWS AccessDenied events in CloudTrail and CloudWatch Logs,
+//! group them by principal and say how to fix them.
+//!
+//! Data flows one way:
+//! source → [`decode`] → [`frame`] → [`prefilter`] → [`classify`] →
+//! [`aggregate`] → [`hints`] → sinks ([`report`], metrics).
+#![deny(missing_docs)]
+
+pub mod aggregate;
+pub mod classify;
+pub mod decode;
+pub mod frame;
+pub mod hints;
+pub mod prefilter;
+pub mod scan;
+pub mod scope;

@@ -1,0 +1,2 @@
+//! The denytrail command line. (Wired by the replay engine work.)
+fn main() {}
