@@ -325,7 +325,7 @@ fn kubernetes_manifests_validate_against_the_schemas() {
         "only the custom resources lack schemas:\n{text}"
     );
     let mut passed = 0;
-    for doc in files.iter().flat_map(|f| yaml_docs(f)) {
+    for doc in files.iter().flat_map(yaml_docs) {
         let kind = doc["kind"].as_str().expect("kind");
         if custom.contains(kind) {
             continue;
@@ -1112,10 +1112,10 @@ impl Contract {
             if !(TARGET_LABELS.contains(&label.as_str()) || labels.contains(label)) {
                 problems.push(format!("{} has no label {label}", s.metric));
             }
-            if let (Some(allowed), "=") = (self.values.get(label), op.as_str()) {
-                if !allowed.contains(value) {
-                    problems.push(format!("{label}=\"{value}\" is not one of {allowed:?}"));
-                }
+            if let (Some(allowed), "=") = (self.values.get(label), op.as_str())
+                && !allowed.contains(value)
+            {
+                problems.push(format!("{label}=\"{value}\" is not one of {allowed:?}"));
             }
         }
         problems
