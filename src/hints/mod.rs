@@ -1,0 +1,167 @@
+//! Remediation hints: pure functions of a [`Group`].
+//!
+//! For each group: what the administrator must allow (a least-privilege IAM
+//! policy statement), who can fix it, and when an identity-policy change will
+//! not help. No I/O.
+//!
+//! - `tables`: what denytrail knows offline (actions without resources, ARN
+//!   templates, `iam:PassedToService` principals, resource-based policies);
+//! - `policy`: the IAM policy documents;
+//! - `text`: the wording (who can fix what, fixed guidance);
+//! - `remedy`: the decision for a group ([`hint_for`], [`explain_denial`]).
+//!
+//! This module must not read files, the network or the clock, and knows
+//! nothing of reports or metrics.
+
+mod arn;
+mod policy;
+mod remedy;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod text;
+
+use serde::{Deserialize, Serialize};
+
+pub use policy::{POLICY_VERSION, allow_statement, policy_document};
+pub use remedy::{explain_denial, explain_message, hint_for};
+pub use tables::{is_resourceless, passed_to_service};
+
+/// A short, stable code naming the main remediation, used as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HintCode {
+    /// Allow the action in the principal's identity-based policy.
+    AllowAction,
+    /// Allow `iam:PassRole` on the role(s), conditioned on the receiving service.
+    AllowPassrole,
+    /// The CodeGuru Profiler agent needs `AmazonCodeGuruProfilerAgentAccess`
+    /// or the profiling group's `agentPermissions`.
+    ProfilerAgent,
+    /// Cross-account: both the caller's identity policy and the owner's
+    /// resource-based / trust policy must allow it.
+    CrossAccount,
+    /// Cross-account `iam:PassRole`: can never succeed.
+    CrossAccountPassrole,
+    /// Explicit deny in a service control policy.
+    ExplicitDenyScp,
+    /// Explicit deny in a resource control policy.
+    ExplicitDenyRcp,
+    /// Explicit deny in a permissions boundary.
+    ExplicitDenyBoundary,
+    /// Explicit deny in an identity-based policy.
+    ExplicitDenyIdentity,
+    /// Explicit deny in a session policy.
+    ExplicitDenySession,
+    /// Explicit deny in a resource-based policy.
+    ExplicitDenyResource,
+    /// Explicit deny in a VPC endpoint policy.
+    ExplicitDenyVpce,
+    /// Explicit deny in a policy the message does not name.
+    ExplicitDeny,
+    /// No allow in the permissions boundary.
+    BoundaryMissingAllow,
+    /// No allow in a service control policy.
+    ScpMissingAllow,
+    /// No allow in a resource control policy.
+    RcpMissingAllow,
+    /// No allow in the session policy.
+    SessionMissingAllow,
+    /// No allow in the resource-based policy.
+    ResourceMissingAllow,
+    /// No allow in the VPC endpoint policy.
+    VpceMissingAllow,
+    /// Encoded authorization message: decode it first.
+    DecodeMessage,
+    /// Access-key management (at most two keys per user, secret shown once).
+    AccessKeys,
+}
+
+/// The remediation for one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hint {
+    /// The main code (metric label).
+    pub code: HintCode,
+    /// Every code that applies, main first.
+    pub codes: Vec<HintCode>,
+    /// Human text: what to allow, who can fix it, what will not help.
+    pub text: String,
+    /// A least-privilege IAM policy document (`{"Version": …, "Statement": […]}`)
+    /// the administrator can apply, or `null` when no identity-policy change helps.
+    pub policy: serde_json::Value,
+    /// The resource side, for cross-account access or a resource-based policy
+    /// missing an allow: a policy document whose statement names the caller as
+    /// `Principal` (for a trust policy, without `Resource`); `null` otherwise.
+    #[serde(default)]
+    pub resource_policy: serde_json::Value,
+}
+
+impl HintCode {
+    /// Every code, in declaration order (for pre-registering metric labels).
+    pub const ALL: [HintCode; 21] = [
+        HintCode::AllowAction,
+        HintCode::AllowPassrole,
+        HintCode::ProfilerAgent,
+        HintCode::CrossAccount,
+        HintCode::CrossAccountPassrole,
+        HintCode::ExplicitDenyScp,
+        HintCode::ExplicitDenyRcp,
+        HintCode::ExplicitDenyBoundary,
+        HintCode::ExplicitDenyIdentity,
+        HintCode::ExplicitDenySession,
+        HintCode::ExplicitDenyResource,
+        HintCode::ExplicitDenyVpce,
+        HintCode::ExplicitDeny,
+        HintCode::BoundaryMissingAllow,
+        HintCode::ScpMissingAllow,
+        HintCode::RcpMissingAllow,
+        HintCode::SessionMissingAllow,
+        HintCode::ResourceMissingAllow,
+        HintCode::VpceMissingAllow,
+        HintCode::DecodeMessage,
+        HintCode::AccessKeys,
+    ];
+
+    /// The label value (`allow-action`, `explicit-deny-scp`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HintCode::AllowAction => "allow-action",
+            HintCode::AllowPassrole => "allow-passrole",
+            HintCode::ProfilerAgent => "profiler-agent",
+            HintCode::CrossAccount => "cross-account",
+            HintCode::CrossAccountPassrole => "cross-account-passrole",
+            HintCode::ExplicitDenyScp => "explicit-deny-scp",
+            HintCode::ExplicitDenyRcp => "explicit-deny-rcp",
+            HintCode::ExplicitDenyBoundary => "explicit-deny-boundary",
+            HintCode::ExplicitDenyIdentity => "explicit-deny-identity",
+            HintCode::ExplicitDenySession => "explicit-deny-session",
+            HintCode::ExplicitDenyResource => "explicit-deny-resource",
+            HintCode::ExplicitDenyVpce => "explicit-deny-vpce",
+            HintCode::ExplicitDeny => "explicit-deny",
+            HintCode::BoundaryMissingAllow => "boundary-missing-allow",
+            HintCode::ScpMissingAllow => "scp-missing-allow",
+            HintCode::RcpMissingAllow => "rcp-missing-allow",
+            HintCode::SessionMissingAllow => "session-missing-allow",
+            HintCode::ResourceMissingAllow => "resource-missing-allow",
+            HintCode::VpceMissingAllow => "vpce-missing-allow",
+            HintCode::DecodeMessage => "decode-message",
+            HintCode::AccessKeys => "access-keys",
+        }
+    }
+}
+
+impl std::fmt::Display for HintCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every hint code, in a stable order.
+///
+/// ```
+/// use denytrail::hints::hint_codes_all;
+/// assert!(hint_codes_all().iter().any(|c| c.as_str() == "cross-account-passrole"));
+/// ```
+pub fn hint_codes_all() -> &'static [HintCode] {
+    &HintCode::ALL
+}
