@@ -245,3 +245,22 @@ pub enum ClassifyError {
         msg: String,
     },
 }
+
+/// The byte strings at least one of which every record that classifies as a
+/// [`Outcome::Denial`] or [`Outcome::AuthFailure`] contains (unless the
+/// JSON spells them with `\u` escapes): the error codes of both families and
+/// the message phrase. The prefilter should build its automaton from these,
+/// so the two cannot drift apart.
+///
+/// ```
+/// let markers: Vec<&str> = denytrail::classify::markers().collect();
+/// assert!(markers.contains(&"AccessDenied"));
+/// assert!(markers.contains(&"ExpiredToken"));
+/// ```
+pub fn markers() -> impl Iterator<Item = &'static str> {
+    record::DENIAL_ERROR_CODES
+        .iter()
+        .chain(record::AUTH_FAILURE_ERROR_CODES)
+        .copied()
+        .chain([message::NOT_AUTHORIZED])
+}
