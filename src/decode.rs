@@ -36,7 +36,9 @@ pub enum DecodeError {
         source: io::Error,
     },
     /// The stream inflates past the cap.
-    #[error("gzip stream inflates past the cap of {cap} bytes (raise --max-inflated if this is expected)")]
+    #[error(
+        "gzip stream inflates past the cap of {cap} bytes (raise --max-inflated if this is expected)"
+    )]
     TooLarge {
         /// The cap in bytes.
         cap: u64,

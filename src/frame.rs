@@ -333,7 +333,10 @@ impl RecordsFramer {
                         self.depth -= 1;
                         if self.depth == 2 && c == b'}' {
                             if let Some(s) = self.rec_start.take() {
-                                on(FrameEvent::Record { start: s, end: i + 1 });
+                                on(FrameEvent::Record {
+                                    start: s,
+                                    end: i + 1,
+                                });
                             }
                         }
                         if self.depth == 1 && c == b']' {
@@ -378,7 +381,10 @@ mod tests {
     #[test]
     fn frames_records_across_chunks_and_ignores_braces_in_strings() {
         let doc: &[u8] = br#"{"Records":[{"a":"}{\"x","b":{"c":[1,{}]}},{"d":"\\"}]}"#;
-        let want = vec![r#"{"a":"}{\"x","b":{"c":[1,{}]}}"#.to_string(), r#"{"d":"\\"}"#.to_string()];
+        let want = vec![
+            r#"{"a":"}{\"x","b":{"c":[1,{}]}}"#.to_string(),
+            r#"{"d":"\\"}"#.to_string(),
+        ];
         assert_eq!(frames(&[doc]), want);
         for cut in 1..doc.len() {
             assert_eq!(frames(&[&doc[..cut], &doc[cut..]]), want, "cut at {cut}");
@@ -396,10 +402,19 @@ mod tests {
         let t: &[(&[u8], Format)] = &[
             (br#"{"Records":[]}"#, Format::RecordsArray),
             (b" \n{ \"Records\" : [", Format::RecordsArray),
-            (br#"{"Records":[{"eventType":"AwsCloudTrailInsight"}]}"#, Format::Skip(SkipReason::Insight)),
-            (br#"{"Events":[{"CloudTrailEvent":"{}"}]}"#, Format::LookupEvents),
+            (
+                br#"{"Records":[{"eventType":"AwsCloudTrailInsight"}]}"#,
+                Format::Skip(SkipReason::Insight),
+            ),
+            (
+                br#"{"Events":[{"CloudTrailEvent":"{}"}]}"#,
+                Format::LookupEvents,
+            ),
             (br#"{"messageType":"DATA_MESSAGE"}"#, Format::CwSubscription),
-            (br#"{"awsAccountId":"1","digestStartTime":"x","digestS3Object":"y"}"#, Format::Skip(SkipReason::Digest)),
+            (
+                br#"{"awsAccountId":"1","digestStartTime":"x","digestS3Object":"y"}"#,
+                Format::Skip(SkipReason::Digest),
+            ),
             (b"{\"eventVersion\":\"1.08\"}\n{\"a\":1}\n", Format::Lines),
             (b"{\n  \"eventVersion\": \"1.08\"\n}\n", Format::Documents),
             (b"2024-01-01T00:00:00Z hello\n", Format::Lines),
@@ -408,7 +423,12 @@ mod tests {
             (b"   \n", Format::Skip(SkipReason::Empty)),
         ];
         for (head, want) in t {
-            assert_eq!(detect(head, true), *want, "{}", String::from_utf8_lossy(head));
+            assert_eq!(
+                detect(head, true),
+                *want,
+                "{}",
+                String::from_utf8_lossy(head)
+            );
         }
     }
 
@@ -430,7 +450,10 @@ mod tests {
     fn lines_are_told_apart() {
         assert_eq!(line_record(b"{\"a\":1}\r").2, RecordKind::CloudTrailJson);
         assert_eq!(line_record(b"2024-05-01T10:00:00Z {\"a\":1}").1, 21);
-        assert_eq!(line_record(b"2024-05-01T10:00:00Z AccessDenied").2, RecordKind::Text);
+        assert_eq!(
+            line_record(b"2024-05-01T10:00:00Z AccessDenied").2,
+            RecordKind::Text
+        );
         assert_eq!(line_record(b"WARN AccessDenied").2, RecordKind::Text);
     }
 }

@@ -1,2 +1,318 @@
-//! The denytrail command line. (Wired by the replay engine work.)
-fn main() {}
+//! The denytrail command line: parses flags, wires them to library calls,
+//! and turns errors into messages and exit codes. Nothing else.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use denytrail::replay::{self, Progress, ReplayOptions, Shard};
+use denytrail::report::Report;
+use denytrail::scan::{InputError, Scanner};
+use denytrail::scope::Scope;
+
+/// Exit codes (documented in the README).
+mod exit {
+    /// Ran to the end; every input read cleanly.
+    pub const OK: u8 = 0;
+    /// Could not run: bad input to merge, output not writable, …
+    pub const FATAL: u8 = 1;
+    // 2 is clap's usage error.
+    /// Ran to the end, but some inputs had errors (counted in the report).
+    pub const INPUT_ERRORS: u8 = 3;
+    /// `--fail-on-denials` and denials were found (and no input errors).
+    pub const DENIALS: u8 = 4;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "denytrail",
+    version,
+    about = "Find AWS AccessDenied events in CloudTrail and CloudWatch Logs, group them by principal, and say how to fix them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read archived logs (files, directories, `-` for stdin) and print a grouped report.
+    Replay(ReplayArgs),
+    /// Print the hint for one error message.
+    Explain(ExplainArgs),
+    /// Combine shard reports (`replay --shard I/N --format json`) into one report.
+    Merge(MergeArgs),
+    /// Follow logs, count denials, serve Prometheus metrics and /report.
+    Watch(denytrail::watch::WatchArgs),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(clap::Args, Debug)]
+struct OutputArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// Files, directories (walked recursively), `-` for stdin,
+    /// `s3://BUCKET[/PREFIX]` (CloudTrail archives) or
+    /// `cloudwatch://LOG_GROUP[?stream=PREFIX]`. Format and gzip are
+    /// detected from content.
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<String>,
+    /// Which denied actions to report: `default` (codeguru-profiler:* and
+    /// iam:PassRole), `all`, or comma-separated action globs.
+    #[arg(long, default_value = "default", value_parser = parse_scope)]
+    scope: Scope,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Worker threads (default: one per core).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    threads: usize,
+    /// Take only shard I of N of the inputs (stable by file key); the JSON
+    /// report then carries the denials for `denytrail merge`.
+    #[arg(long, value_name = "I/N", env = "DENYTRAIL_SHARD")]
+    shard: Option<Shard>,
+    /// Largest single record kept, in bytes; longer ones are reported and skipped.
+    #[arg(long, default_value_t = denytrail::scan::DEFAULT_MAX_RECORD)]
+    max_record: usize,
+    /// Cap on the inflated size of one gzip input, in bytes.
+    #[arg(long, default_value_t = denytrail::decode::DEFAULT_MAX_INFLATED)]
+    max_inflated: u64,
+    /// No progress bar, even on a terminal.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Exit with code 4 when denials are found (for CI gates).
+    #[arg(long)]
+    fail_on_denials: bool,
+    #[command(flatten)]
+    aws: denytrail::aws::AwsArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExplainArgs {
+    /// The error message, e.g. 'User: arn:aws:iam::123456789012:user/x is not
+    /// authorized to perform: iam:PassRole on resource: …'.
+    message: String,
+    /// Output format (`table` prints text and policy; `json` the hint object).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+}
+
+#[derive(clap::Args, Debug)]
+struct MergeArgs {
+    /// Shard reports written by `replay --shard I/N --format json`.
+    #[arg(value_name = "REPORT.json", required = true)]
+    reports: Vec<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Replay(a) => run_replay(a),
+        Command::Explain(a) => run_explain(a),
+        Command::Merge(a) => run_merge(a),
+        Command::Watch(a) => denytrail::watch::run(a)
+            .map(|()| exit::OK)
+            .map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("denytrail: {e:#}");
+            ExitCode::from(exit::FATAL)
+        }
+    }
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).map_err(|e| e.to_string())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DENYTRAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints input errors on stderr as they happen (the first 100; all are
+/// counted) and drives the progress bar.
+struct Console {
+    bar: Option<indicatif::ProgressBar>,
+    printed: AtomicU64,
+}
+
+const MAX_PRINTED_ERRORS: u64 = 100;
+
+impl Progress for Console {
+    fn read(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+    fn error(&self, e: &InputError) {
+        let k = self.printed.fetch_add(1, Ordering::Relaxed);
+        let line = if k < MAX_PRINTED_ERRORS {
+            format!("denytrail: {e}")
+        } else if k == MAX_PRINTED_ERRORS {
+            "denytrail: more input errors: counted in the report, not printed".to_string()
+        } else {
+            return;
+        };
+        match &self.bar {
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+fn input_size(inputs: &[replay::Input]) -> u64 {
+    inputs
+        .iter()
+        .filter_map(|i| match i {
+            replay::Input::File { path, .. } => std::fs::metadata(path).ok().map(|m| m.len()),
+            replay::Input::Stdin | replay::Input::External(_) => None,
+        })
+        .sum()
+}
+
+fn run_replay(a: ReplayArgs) -> Result<u8> {
+    let scanner = Scanner::builder()
+        .scope(a.scope)
+        .max_record(a.max_record)
+        .max_inflated(a.max_inflated)
+        .build()
+        .context("invalid scanner settings")?;
+    let (remote, local): (Vec<String>, Vec<String>) = a
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| denytrail::aws::is_remote(p));
+    let (mut inputs, mut pre_errors) = replay::expand_inputs(&local);
+    if !remote.is_empty() {
+        let (more, errs) = denytrail::aws::expand_inputs(&remote, &a.aws)?;
+        inputs.extend(more);
+        pre_errors.extend(errs);
+    }
+    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(input_size(&inputs));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} [{wide_bar}] {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let console = Console {
+        bar,
+        printed: AtomicU64::new(0),
+    };
+    let opts = ReplayOptions {
+        threads: a.threads,
+        shard: a.shard,
+        keep_denials: a.shard.is_some(),
+    };
+    let report = replay::replay(&scanner, inputs, pre_errors, &opts, &console);
+    if let Some(b) = &console.bar {
+        b.finish_and_clear();
+    }
+    write_report(&report, &a.output)?;
+    Ok(if report.summary.errors > 0 {
+        exit::INPUT_ERRORS
+    } else if a.fail_on_denials && report.summary.denials > 0 {
+        exit::DENIALS
+    } else {
+        exit::OK
+    })
+}
+
+fn write_report(report: &Report, out: &OutputArgs) -> Result<()> {
+    let text = match out.format {
+        OutputFormat::Table => report.to_table(),
+        OutputFormat::Json => report.to_json(),
+        OutputFormat::Markdown => report.to_markdown(),
+    };
+    write_out(&text, out.output.as_ref())
+}
+
+fn write_out(text: &str, path: Option<&PathBuf>) -> Result<()> {
+    match path {
+        Some(p) => std::fs::write(p, text)
+            .with_context(|| format!("cannot write the report to {}", p.display())),
+        None => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes())
+                .and_then(|_| o.flush())
+                .context("cannot write the report to stdout")
+        }
+    }
+}
+
+fn run_explain(a: ExplainArgs) -> Result<u8> {
+    let hint = denytrail::hints::explain_message(&a.message)
+        .context("this does not look like an AWS authorization error message")?;
+    let text = match a.format {
+        OutputFormat::Json => serde_json::to_string_pretty(&hint)? + "\n",
+        OutputFormat::Table | OutputFormat::Markdown => {
+            let mut s = format!("hint [{}]\n{}\n", hint.code.as_str(), hint.text);
+            if !hint.policy.is_null() {
+                s += &format!(
+                    "\npolicy\n{}\n",
+                    serde_json::to_string_pretty(&hint.policy)?
+                );
+            }
+            s
+        }
+    };
+    write_out(&text, None)?;
+    Ok(exit::OK)
+}
+
+fn run_merge(a: MergeArgs) -> Result<u8> {
+    let mut reports = Vec::new();
+    for p in &a.reports {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let r: Report = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a denytrail JSON report", p.display()))?;
+        reports.push(r);
+    }
+    let merged = replay::merge(reports)?;
+    write_report(&merged, &a.output)?;
+    Ok(if merged.summary.errors > 0 {
+        exit::INPUT_ERRORS
+    } else {
+        exit::OK
+    })
+}

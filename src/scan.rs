@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::classify::{self, AuthFailure, ClassifyError, Denial, Outcome, RecordKind};
 use crate::decode::{DecodeError, Decoded};
-use crate::frame::{self, FrameEvent, Format, RecordsFramer};
+use crate::frame::{self, Format, FrameEvent, RecordsFramer};
 use crate::prefilter::Prefilter;
 use crate::scope::Scope;
 
@@ -312,7 +312,14 @@ impl Scanner {
             st.records += count_lines(&buf[pos..start]) + 1;
             let line = &buf[start..end];
             let (rec, at, kind) = frame::line_record(line);
-            self.record(rec, kind, origin, base_offset + (start + at) as u64, &mut st, out);
+            self.record(
+                rec,
+                kind,
+                origin,
+                base_offset + (start + at) as u64,
+                &mut st,
+                out,
+            );
             pos = end + 1;
         }
         st
@@ -360,7 +367,11 @@ impl Scanner {
         let mut dec = match Decoded::new(reader, self.max_inflated) {
             Ok(d) => d,
             Err(e) => {
-                out(err(0, InputErrorKind::Unreadable, format!("cannot read: {e}")));
+                out(err(
+                    0,
+                    InputErrorKind::Unreadable,
+                    format!("cannot read: {e}"),
+                ));
                 return StreamSummary {
                     stats: ScanStats::default(),
                     format: Format::Binary,
@@ -471,7 +482,9 @@ impl Scanner {
             if eof {
                 return;
             }
-            eof = fill(dec, &mut buf, self.chunk, &mut |e| out(decode_error(origin, e)));
+            eof = fill(dec, &mut buf, self.chunk, &mut |e| {
+                out(decode_error(origin, e))
+            });
         }
     }
 
@@ -562,7 +575,9 @@ impl Scanner {
                 base += keep_from as u64;
                 scanned = buf.len();
             }
-            eof = fill(dec, &mut buf, self.chunk, &mut |e| out(decode_error(origin, e)));
+            eof = fill(dec, &mut buf, self.chunk, &mut |e| {
+                out(decode_error(origin, e))
+            });
         }
     }
 
@@ -585,7 +600,10 @@ impl Scanner {
                         origin: origin.to_string(),
                         offset: at as u64,
                         kind: InputErrorKind::InvalidJson,
-                        detail: format!("invalid JSON document ({format}): {e}; rest of file skipped", format = format.as_str()),
+                        detail: format!(
+                            "invalid JSON document ({format}): {e}; rest of file skipped",
+                            format = format.as_str()
+                        ),
                     }));
                     break;
                 }
@@ -601,7 +619,12 @@ impl Scanner {
                         f.feed(raw, 0, &mut |e| recs.push(e));
                         for ev in recs {
                             if let FrameEvent::Record { start, end } = ev {
-                                *st += self.scan_message(&raw[start..end], origin, (at + start) as u64, out);
+                                *st += self.scan_message(
+                                    &raw[start..end],
+                                    origin,
+                                    (at + start) as u64,
+                                    out,
+                                );
                             }
                         }
                     }

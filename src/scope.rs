@@ -23,7 +23,9 @@ pub enum Scope {
 
 /// A glob that does not compile.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid --scope glob {pattern:?}: {source} (use e.g. 'codeguru-profiler:*,iam:PassRole' or 'all')")]
+#[error(
+    "invalid --scope glob {pattern:?}: {source} (use e.g. 'codeguru-profiler:*,iam:PassRole' or 'all')"
+)]
 pub struct ScopeError {
     /// The offending glob.
     pub pattern: String,
