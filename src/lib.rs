@@ -12,5 +12,7 @@ pub mod decode;
 pub mod frame;
 pub mod hints;
 pub mod prefilter;
+pub mod replay;
+pub mod report;
 pub mod scan;
 pub mod scope;
