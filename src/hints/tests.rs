@@ -968,18 +968,6 @@ fn never_panics_on_odd_groups() {
 }
 
 #[test]
-#[ignore]
-fn print_all() {
-    for case in cases() {
-        let h = hint_for(&group(&case.denials));
-        println!(
-            "=== {} [{}]\n{}\n{}\n{}\n",
-            case.name, h.code, h.text, h.policy, h.resource_policy
-        );
-    }
-}
-
-#[test]
 fn cross_account_agent_names_put_permission_once() {
     let h = explain_denial(&on(
         "codeguru-profiler:ConfigureAgent",
