@@ -1,0 +1,408 @@
+//! Flags of the AWS sources, parsed and checked once, then turned into the
+//! working values ([`AwsSettings`], SDK clients) by `build`.
+//!
+//! Credentials, region and endpoint come from the standard AWS chain
+//! (`AWS_PROFILE`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `~/.aws/config`, SSO,
+//! web identity, ECS/EC2 roles); the flags only override it.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use super::backoff::Backoff;
+use super::error::AwsError;
+
+/// Default FilterLogEvents request rate (requests per second, all log groups
+/// together). The account-and-region quota is 5/s, shared with every other
+/// client, so stay well under it.
+pub const DEFAULT_CW_RATE: f64 = 2.0;
+
+/// The built-in filter pattern for CloudTrail log groups: JSON conditions on
+/// `errorCode` / `errorMessage` that every denial or authentication failure
+/// satisfies. Events are checked again by the scanner, so a pattern that
+/// lets too much through costs only bandwidth.
+pub const CLOUDTRAIL_PATTERN: &str = concat!(
+    r#"{ ($.errorCode = "AccessDenied*") || ($.errorCode = "*AccessDenied") || ($.errorCode = "*AccessDeniedException")"#,
+    r#" || ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "Unauthorized*") || ($.errorCode = "*Unauthorized*")"#,
+    r#" || ($.errorCode = "*NotAuthorized*") || ($.errorCode = "Authorization*") || ($.errorCode = "*Forbidden*")"#,
+    r#" || ($.errorCode = "InsufficientPrivileges*") || ($.errorCode = "InvalidClientTokenId") || ($.errorCode = "ExpiredToken*")"#,
+    r#" || ($.errorCode = "SignatureDoesNotMatch") || ($.errorCode = "AuthFailure*") || ($.errorCode = "IncompleteSignature")"#,
+    r#" || ($.errorCode = "InvalidAccessKeyId") || ($.errorMessage = "*not authorized*") || ($.errorMessage = "*Access Denied*") }"#
+);
+
+/// The built-in term pattern for plain-text log groups (any of the
+/// prefilter's markers, as CloudWatch Logs terms).
+pub const TEXT_PATTERN: &str = r#"?AccessDenied ?AccessDeniedException ?"Access Denied" ?Unauthorized ?UnauthorizedOperation ?"not authorized" ?NotAuthorized ?Forbidden ?InvalidClientTokenId ?ExpiredToken ?SignatureDoesNotMatch ?AuthFailure ?InvalidAccessKeyId"#;
+
+/// How to reach AWS: shared by `replay` and `watch`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AwsConnArgs {
+    /// AWS profile (default: AWS_PROFILE or the default profile).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region of the API calls (default: AWS_REGION or the profile's).
+    /// Not a filter: see --trail-region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send AWS API calls to this endpoint (also AWS_ENDPOINT_URL); S3 then
+    /// uses path-style addressing.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// CloudWatch Logs filter pattern: `cloudtrail` (JSON conditions on
+    /// errorCode/errorMessage, the default), `text` (terms for plain-text
+    /// logs), `all` (no server-side filter), or any literal pattern.
+    #[arg(long, value_name = "PATTERN", default_value = "cloudtrail")]
+    pub filter_pattern: String,
+    /// FilterLogEvents requests per second, all log groups and retries
+    /// together (the AWS quota is 5/s per account and region, shared with
+    /// every other client).
+    #[arg(long, value_name = "REQ_PER_S", default_value_t = DEFAULT_CW_RATE)]
+    pub cw_rate: f64,
+    /// Events per FilterLogEvents page (default: as many as AWS returns).
+    #[arg(long, value_name = "N", hide = true)]
+    pub cw_page_limit: Option<i32>,
+    /// Attempts per AWS API call on throttling, 5xx and network errors.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub aws_max_attempts: u32,
+}
+
+/// Flags of `replay s3://…` and `replay cloudwatch://…`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AwsArgs {
+    /// How to reach AWS.
+    #[command(flatten)]
+    pub conn: AwsConnArgs,
+    /// Start of the time range (inclusive): RFC 3339 (`2024-05-01T12:00:00Z`),
+    /// a UTC date (`2024-05-01`), or an age (`90m`, `6h`, `7d` ago).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// End of the time range (exclusive), same forms as --since; default now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// S3: only these account IDs of the CloudTrail key layout (repeatable
+    /// or comma-separated).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub account: Vec<String>,
+    /// S3: only these trail regions of the key layout (repeatable or
+    /// comma-separated; not the API region, see --region).
+    #[arg(long, value_name = "REGION", value_delimiter = ',')]
+    pub trail_region: Vec<String>,
+    /// S3: how late after an event its log file may be delivered; keys
+    /// delivered up to this long before --since or after --until are read.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub delivery_slack: String,
+}
+
+/// A time range `[since, until)`; `None` is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeRange {
+    /// Inclusive start.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive end.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl TimeRange {
+    /// Does the range hold `t`?
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+
+    /// Does the range hold the RFC 3339 `eventTime`? A time that does not
+    /// parse is held only by an unbounded range.
+    pub fn contains_str(&self, event_time: Option<&str>) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        match event_time.and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
+            Some(t) => self.contains(t.with_timezone(&Utc)),
+            None => false,
+        }
+    }
+}
+
+/// Working values of the AWS flags.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// Time range of a replay.
+    pub range: TimeRange,
+    /// Account filter (empty: all).
+    pub accounts: Vec<String>,
+    /// Trail-region filter (empty: all).
+    pub trail_regions: Vec<String>,
+    /// Delivery slack around the range for S3 key selection.
+    pub delivery_slack: Duration,
+    /// CloudWatch Logs filter pattern (`None`: no filter).
+    pub filter_pattern: Option<String>,
+    /// FilterLogEvents requests per second.
+    pub cw_rate: f64,
+    /// FilterLogEvents page size.
+    pub cw_page_limit: Option<i32>,
+    /// Retry settings.
+    pub backoff: Backoff,
+}
+
+impl AwsConnArgs {
+    /// The filter pattern to send (`None`: no server-side filter).
+    pub fn pattern(&self) -> Option<String> {
+        resolve_pattern(&self.filter_pattern)
+    }
+
+    /// Check the rate and attempts flags.
+    pub fn check(&self) -> Result<(), AwsError> {
+        if !(self.cw_rate > 0.0 && self.cw_rate <= 1000.0) {
+            return Err(AwsError::Config(format!(
+                "--cw-rate {} must be above 0 and at most 1000 requests per second (AWS allows 5/s per account and region)",
+                self.cw_rate
+            )));
+        }
+        if self.aws_max_attempts == 0 {
+            return Err(AwsError::Config(
+                "--aws-max-attempts must be at least 1".into(),
+            ));
+        }
+        if self
+            .cw_page_limit
+            .is_some_and(|l| !(1..=10_000).contains(&l))
+        {
+            return Err(AwsError::Config("--cw-page-limit must be 1..=10000".into()));
+        }
+        Ok(())
+    }
+
+    /// Retry settings from the flags.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            max_attempts: self.aws_max_attempts.max(1),
+            ..Backoff::default()
+        }
+    }
+
+    /// Load the SDK configuration from the standard chain, with the flags
+    /// on top. The SDK's own retries are off: denytrail retries, counts and
+    /// rate-limits every attempt itself.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled());
+        if let Some(p) = &self.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &self.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let Some(u) = &self.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        loader.load().await
+    }
+}
+
+/// `cloudtrail`, `text`, `all` or a literal pattern.
+pub fn resolve_pattern(p: &str) -> Option<String> {
+    match p.trim() {
+        "cloudtrail" => Some(CLOUDTRAIL_PATTERN.to_string()),
+        "text" => Some(TEXT_PATTERN.to_string()),
+        "all" | "" => None,
+        other => Some(other.to_string()),
+    }
+}
+
+impl AwsArgs {
+    /// Check the flags and compute the working values, `now` being the
+    /// current time (injected for tests).
+    pub fn build(&self, now: DateTime<Utc>) -> Result<AwsSettings, AwsError> {
+        self.conn.check()?;
+        let since = self
+            .since
+            .as_deref()
+            .map(|s| parse_time(s, now).map_err(|e| AwsError::Config(format!("--since: {e}"))))
+            .transpose()?;
+        let until = self
+            .until
+            .as_deref()
+            .map(|s| parse_time(s, now).map_err(|e| AwsError::Config(format!("--until: {e}"))))
+            .transpose()?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err(AwsError::Config(format!(
+                    "--since {s} is not before --until {u}"
+                )));
+            }
+        }
+        let delivery_slack = parse_duration(&self.delivery_slack)
+            .map_err(|e| AwsError::Config(format!("--delivery-slack: {e}")))?;
+        for a in &self.account {
+            if a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(AwsError::Config(format!(
+                    "--account {a:?} is not an AWS account ID (12 digits)"
+                )));
+            }
+        }
+        Ok(AwsSettings {
+            range: TimeRange { since, until },
+            accounts: self.account.clone(),
+            trail_regions: self.trail_region.clone(),
+            delivery_slack,
+            filter_pattern: self.conn.pattern(),
+            cw_rate: self.conn.cw_rate,
+            cw_page_limit: self.conn.cw_page_limit,
+            backoff: self.conn.backoff(),
+        })
+    }
+}
+
+/// Parse a time: RFC 3339, `YYYY-MM-DD` (UTC midnight),
+/// `YYYY-MM-DDTHH:MM[:SS]` (UTC), or an age before `now` (`90s`, `15m`,
+/// `6h`, `7d`).
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use denytrail::aws::config::parse_time;
+/// let now = Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap();
+/// assert_eq!(parse_time("2024-05-01", now).unwrap(), Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap());
+/// assert_eq!(parse_time("6h", now).unwrap(), Utc.with_ymd_and_hms(2024, 5, 2, 6, 0, 0).unwrap());
+/// ```
+pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc());
+        }
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(d) = parse_duration(s) {
+        let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
+        return now
+            .checked_sub_signed(d)
+            .ok_or_else(|| format!("{s:?} is too far back"));
+    }
+    Err(format!(
+        "{s:?} is not a time: use RFC 3339 (2024-05-01T12:00:00Z), a UTC date (2024-05-01) or an age (90m, 6h, 7d)"
+    ))
+}
+
+/// Parse a duration: a number with a unit `s`, `m`, `h` or `d`.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(denytrail::aws::config::parse_duration("90m").unwrap(), Duration::from_secs(5400));
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 15m, 1h, 7d)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?} is not a duration (e.g. 30s, 15m, 1h, 7d)")),
+    };
+    n.checked_mul(mult)
+        .filter(|&secs| secs <= 100 * 365 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn times_parse() {
+        let now = Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap();
+        let t = |s| parse_time(s, now);
+        assert_eq!(
+            t("2024-05-01T23:59:30Z").unwrap(),
+            Utc.with_ymd_and_hms(2024, 5, 1, 23, 59, 30).unwrap()
+        );
+        assert_eq!(
+            t("2024-05-01T01:00:00+01:00").unwrap(),
+            Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            t("2024-05-01T10:30").unwrap(),
+            Utc.with_ymd_and_hms(2024, 5, 1, 10, 30, 0).unwrap()
+        );
+        assert_eq!(
+            t("7d").unwrap(),
+            Utc.with_ymd_and_hms(2024, 4, 25, 12, 0, 0).unwrap()
+        );
+        for bad in ["", "yesterday", "2024-13-01", "5x", "-3h"] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn range_filters_event_times() {
+        let r = TimeRange {
+            since: Some(Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap()),
+            until: Some(Utc.with_ymd_and_hms(2024, 5, 2, 0, 0, 0).unwrap()),
+        };
+        assert!(r.contains_str(Some("2024-05-01T00:00:00Z")));
+        assert!(r.contains_str(Some("2024-05-01T23:59:59Z")));
+        assert!(!r.contains_str(Some("2024-05-02T00:00:00Z")));
+        assert!(!r.contains_str(Some("2024-04-30T23:59:59Z")));
+        assert!(!r.contains_str(None));
+        assert!(!r.contains_str(Some("garbage")));
+        assert!(TimeRange::default().contains_str(None));
+    }
+
+    #[test]
+    fn build_checks_flags() {
+        let now = Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap();
+        let mut a = AwsArgs {
+            delivery_slack: "1h".into(),
+            conn: AwsConnArgs {
+                cw_rate: 2.0,
+                aws_max_attempts: 3,
+                filter_pattern: "cloudtrail".into(),
+                ..AwsConnArgs::default()
+            },
+            ..AwsArgs::default()
+        };
+        assert!(a.build(now).is_ok());
+        a.since = Some("2024-05-02".into());
+        a.until = Some("2024-05-01".into());
+        assert!(a.build(now).unwrap_err().to_string().contains("not before"));
+        a.until = None;
+        a.conn.cw_rate = 0.0;
+        assert!(a.build(now).unwrap_err().to_string().contains("--cw-rate"));
+        a.conn.cw_rate = 2.0;
+        a.account = vec!["12ab".into()];
+        assert!(a.build(now).unwrap_err().to_string().contains("--account"));
+    }
+
+    #[test]
+    fn builtin_patterns_fit_the_api_limit() {
+        assert!(
+            CLOUDTRAIL_PATTERN.len() <= 1024,
+            "{}",
+            CLOUDTRAIL_PATTERN.len()
+        );
+        assert!(TEXT_PATTERN.len() <= 1024);
+        assert_eq!(resolve_pattern("all"), None);
+        assert_eq!(
+            resolve_pattern("{ $.x = 1 }").as_deref(),
+            Some("{ $.x = 1 }")
+        );
+    }
+}
