@@ -383,7 +383,9 @@ impl Scanner {
         let mut st = ScanStats::default();
         let mut buf: Vec<u8> = Vec::with_capacity(self.chunk + 64 * 1024);
         // Fill the first chunk to detect the format.
+        let mut failed = false;
         let mut eof = fill(&mut dec, &mut buf, self.chunk.min(64 * 1024), &mut |e| {
+            failed = true;
             out(decode_error(origin, e))
         });
         let format = frame::detect(&buf, eof);
@@ -402,7 +404,7 @@ impl Scanner {
                 self.stream_lines(&mut dec, buf, eof, origin, &mut st, out);
             }
             Format::RecordsArray => {
-                self.stream_records(&mut dec, buf, eof, origin, &mut st, out);
+                self.stream_records(&mut dec, buf, eof, failed, origin, &mut st, out);
             }
             Format::LookupEvents | Format::CwSubscription | Format::Documents => {
                 if !eof {
@@ -493,6 +495,7 @@ impl Scanner {
         dec: &mut Decoded<R>,
         mut buf: Vec<u8>,
         mut eof: bool,
+        mut failed: bool,
         origin: &str,
         st: &mut ScanStats,
         out: &mut dyn FnMut(ScanEvent),
@@ -541,7 +544,9 @@ impl Scanner {
             let keep_from = framer.open_record().unwrap_or(buf.len());
             if eof {
                 st.bytes = base + buf.len() as u64;
-                if let Some(s) = framer.open_record() {
+                // A stream cut by a decode error was reported as such; the
+                // record it cut is part of that error.
+                if let (Some(s), false) = (framer.open_record(), failed) {
                     out(ScanEvent::Error(InputError {
                         origin: origin.to_string(),
                         offset: base + s as u64,
@@ -576,6 +581,7 @@ impl Scanner {
                 scanned = buf.len();
             }
             eof = fill(dec, &mut buf, self.chunk, &mut |e| {
+                failed = true;
                 out(decode_error(origin, e))
             });
         }
