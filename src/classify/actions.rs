@@ -288,6 +288,28 @@ pub fn iam_action(event_source: &str, event_name: &str) -> String {
     out
 }
 
+/// An action as written in a message, with its service prefix lower-cased
+/// (IAM prefixes are lower-case; SNS writes `SNS:Publish`), so it groups
+/// with the same action derived from an event.
+///
+/// ```
+/// use denytrail::classify::actions::normalize;
+/// assert_eq!(normalize("SNS:Publish"), "sns:Publish");
+/// assert_eq!(normalize("iam:PassRole"), "iam:PassRole");
+/// ```
+pub fn normalize(action: &str) -> String {
+    match action.split_once(':') {
+        Some((prefix, name)) => {
+            let mut out = String::with_capacity(action.len());
+            out.push_str(&prefix.to_ascii_lowercase());
+            out.push(':');
+            out.push_str(name);
+            out
+        }
+        None => action.to_string(),
+    }
+}
+
 /// Whether two IAM actions name the same action (IAM compares them
 /// case-insensitively).
 ///
@@ -399,6 +421,23 @@ mod tests {
         ];
         for (source, name, want) in cases {
             assert_eq!(iam_action(source, name), want, "{source} {name}");
+        }
+    }
+
+    #[test]
+    fn normalize_table() {
+        let cases = [
+            ("SNS:Publish", "sns:Publish"),
+            ("s3:GetObject", "s3:GetObject"),
+            (
+                "Codeguru-Profiler:ConfigureAgent",
+                "codeguru-profiler:ConfigureAgent",
+            ),
+            ("noprefix", "noprefix"),
+            ("É:x", "É:x"),
+        ];
+        for (a, want) in cases {
+            assert_eq!(normalize(a), want, "{a}");
         }
     }
 

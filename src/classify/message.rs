@@ -322,7 +322,9 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
         principal_kind: p.kind,
         principal_account: p.account,
         session: p.session,
-        action: parsed.action.unwrap_or("unknown").to_string(),
+        action: parsed
+            .action
+            .map_or_else(|| "unknown".to_string(), super::actions::normalize),
         via: None,
         resource: parsed.resource.map(Cow::into_owned),
         reason: parsed.reason,
@@ -740,8 +742,25 @@ mod tests {
         for c in cases() {
             for (i, _) in c.msg.char_indices() {
                 let _ = parse_message(&c.msg[..i]);
-                let _ = classify_text_line(c.msg[..i].as_bytes());
+                let _ = classify_text_line(&c.msg.as_bytes()[..i]);
                 let _ = classify_text_line(&c.msg.as_bytes()[..i.saturating_sub(1)]);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn text_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = classify_text_line(&bytes);
+        }
+
+        #[test]
+        fn message_never_panics(s in "(User: |arn:aws:[a-z]{0,3}:|is |not authorized to perform|: |on resource|\"| because no | with an explicit deny in a |service control policy|role |\\.\\.\\.|[ -~]|é){0,40}") {
+            let m = parse_message(&s);
+            let _ = classify_text_line(s.as_bytes());
+            // Borrowed fields point into the message.
+            if let Some(a) = m.action {
+                proptest::prop_assert!(s.contains(a));
             }
         }
     }

@@ -300,7 +300,16 @@ mod tests {
     #[test]
     fn fold_arn_table() {
         use PrincipalKind::*;
-        let cases: &[(&str, Option<&str>, &str, PrincipalKind, Option<&str>, bool)] = &[
+        // (arn, issuer, principal, kind, account, has session)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+            PrincipalKind,
+            Option<&'a str>,
+            bool,
+        );
+        let cases: &[Case<'_>] = &[
             (
                 "arn:aws:sts::123456789012:assumed-role/DeployRole/session-1",
                 None,
@@ -411,7 +420,15 @@ mod tests {
             identity_provider: Some("accounts.google.com"),
             ..Identity::default()
         };
-        let cases: &[(&Identity, Option<&str>, &str, PrincipalKind, Option<&str>)] = &[
+        // (identity, message principal, principal, kind, account)
+        type Case<'a> = (
+            &'a Identity<'a>,
+            Option<&'a str>,
+            &'a str,
+            PrincipalKind,
+            Option<&'a str>,
+        );
+        let cases: &[Case<'_>] = &[
             (
                 &cross,
                 None,

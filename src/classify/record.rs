@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::actions::{iam_action, same_action};
+use super::actions::{iam_action, normalize, same_action};
 use super::message::{NOT_AUTHORIZED, parse_message};
 use super::principal::{self, Arn, Identity};
 use super::resource::{self, Place};
@@ -271,8 +271,8 @@ fn denial(rec: &Record<'_>, code: Option<&str>, msg: &str) -> Denial {
         _ => None,
     };
     let (action, via) = match (parsed.action, api) {
-        (Some(a), Some(api)) if !same_action(a, &api) => (a.to_string(), Some(api)),
-        (Some(a), _) => (a.to_string(), None),
+        (Some(a), Some(api)) if !same_action(a, &api) => (normalize(a), Some(api)),
+        (Some(a), _) => (normalize(a), None),
         (None, Some(api)) => (api, None),
         (None, None) => ("unknown".to_string(), None),
     };
@@ -680,6 +680,24 @@ pub(crate) mod tests {
                     ..Want::default()
                 },
             ),
+            // SNS writes its prefix in capitals.
+            (
+                rec(
+                    USER,
+                    "sns.amazonaws.com",
+                    "Publish",
+                    "AuthorizationError",
+                    "User: arn:aws:iam::123456789012:user/ci-deployer is not authorized to perform: SNS:Publish on resource: arn:aws:sns:us-east-1:123456789012:t because no identity-based policy allows the SNS:Publish action",
+                    "",
+                ),
+                Want {
+                    action: Some("sns:Publish"),
+                    via: Some(None),
+                    resource: Some(Some("arn:aws:sns:us-east-1:123456789012:t")),
+                    reason: Some("implicit-identity"),
+                    ..Want::default()
+                },
+            ),
             // Root.
             (
                 rec(
@@ -954,6 +972,31 @@ pub(crate) mod tests {
             r.error_message.as_ref().map(|s| &s.0),
             Some(Cow::Owned(_))
         ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = classify_json(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_mangled_denials(cut in 0usize..2000, byte in proptest::num::u8::ANY, at in 0usize..2000) {
+            let mut json = rec(
+                ROLE,
+                "lambda.amazonaws.com",
+                "CreateFunction20150331",
+                "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/DeployRole/session-1 is not authorized to perform: iam:PassRole on resource: role x with an explicit deny in a service control policy: arn:aws:organizations::1:policy/p",
+                r#""requestParameters":{"functionName":"f","role":"r","nested":[{"roleArn":"arn:aws:iam::1:role/y"}]}"#,
+            )
+            .into_bytes();
+            if let Some(b) = json.get_mut(at) {
+                *b = byte;
+            }
+            json.truncate(cut);
+            let _ = classify_json(&json);
+        }
     }
 
     /// Real records from the public invictus-ir dataset, when it is present.
