@@ -82,9 +82,9 @@ impl PolicyType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DenyKind {
-    /// "because no <policy type> allows …"
+    /// "because no `<policy type>` allows …"
     Implicit,
-    /// "with an explicit deny in a <policy type>"
+    /// "with an explicit deny in a `<policy type>`"
     Explicit,
     /// The message does not say (older or terse messages, encoded messages).
     Unknown,

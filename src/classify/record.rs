@@ -33,12 +33,14 @@ use super::principal::{self, Arn, Identity};
 use super::resource::{self, Place};
 use super::{AuthFailure, ClassifyError, Denial, Outcome};
 
-/// Error codes AWS uses for authorization failures (a closed list).
+/// Error codes AWS uses for authorization failures (a closed list;
+/// `VpceAccessDenied` is what VPC endpoint network-activity events write).
 pub const DENIAL_ERROR_CODES: &[&str] = &[
     "AccessDenied",
     "AccessDeniedException",
     "AccessDeniedFault",
     "AccessDeniedForDependencyException",
+    "VpceAccessDenied",
     "UnauthorizedOperation",
     "UnauthorizedAccess",
     "UnauthorizedAccessException",
@@ -843,6 +845,10 @@ pub(crate) mod tests {
             (rec(USER, "ec2.amazonaws.com", "RunInstances", "Client.UnauthorizedOperation", "", ""), "denial"),
             (rec(USER, "sns.amazonaws.com", "Publish", "AuthorizationError", "", ""), "denial"),
             (rec(USER, "x.amazonaws.com", "Do", "ForbiddenException", "", ""), "denial"),
+            (
+                rec(USER, "s3.amazonaws.com", "GetObject", "VpceAccessDenied", "The request was denied due to a VPC endpoint policy", ""),
+                "denial",
+            ),
             (rec(USER, "cognito-idp.amazonaws.com", "InitiateAuth", "NotAuthorizedException", "Incorrect username or password.", ""), "other"),
             // Traps: the words inside an allowed call's parameters or response.
             (
