@@ -1,0 +1,159 @@
+//! Checkpoints: where every followed file was read to, and what had been
+//! counted at that point, saved together so they always agree.
+//!
+//! One JSON file, `<state-dir>/checkpoint.json`, replaced atomically: written
+//! to a temporary file in the same directory, fsynced, renamed over the old
+//! one, and the directory fsynced. A crash at any moment leaves the previous
+//! or the new checkpoint, never a mix. A checkpoint that cannot be parsed is
+//! moved aside (`checkpoint.json.corrupt`) and denytrail starts afresh.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::tail::FilePosition;
+use super::tally::SavedTally;
+
+/// Version of the checkpoint format.
+pub const VERSION: u32 = 1;
+
+/// The checkpoint file name inside the state directory.
+pub const FILE_NAME: &str = "checkpoint.json";
+
+/// Everything saved.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// [`VERSION`].
+    pub version: u32,
+    /// Unix time of the write, in seconds.
+    pub written_at: f64,
+    /// Followed files and their offsets.
+    pub files: Vec<FilePosition>,
+    /// What had been counted up to those offsets.
+    pub tally: SavedTally,
+}
+
+/// A checkpoint problem, with the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading, writing, syncing or renaming failed.
+    #[error("checkpoint {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The checkpoint is not valid JSON of the expected shape (it was moved
+    /// aside).
+    #[error("checkpoint {path} is corrupt ({source}); moved to {moved}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where it was moved.
+        moved: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// Written by an incompatible denytrail.
+    #[error("checkpoint {path} has version {found}, this denytrail reads version {VERSION}")]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The checkpoint file of a state directory.
+pub fn path_in(dir: &Path) -> PathBuf {
+    dir.join(FILE_NAME)
+}
+
+/// Load the checkpoint of `dir`: `Ok(None)` when there is none yet. A
+/// corrupt file is moved aside and reported as [`CheckpointError::Corrupt`]
+/// (the caller may go on without it).
+pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+    let path = path_in(dir);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    match serde_json::from_slice::<Checkpoint>(&bytes) {
+        Ok(c) if c.version == VERSION => Ok(Some(c)),
+        Ok(c) => Err(CheckpointError::Version {
+            path,
+            found: c.version,
+        }),
+        Err(source) => {
+            let moved = dir.join(format!("{FILE_NAME}.corrupt"));
+            fs::rename(&path, &moved).map_err(io_err(&path))?;
+            Err(CheckpointError::Corrupt {
+                path,
+                moved,
+                source,
+            })
+        }
+    }
+}
+
+/// Write `c` as the checkpoint of `dir`, atomically. Returns its size.
+pub fn store(dir: &Path, c: &Checkpoint) -> Result<usize, CheckpointError> {
+    let path = path_in(dir);
+    let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+    let bytes = serde_json::to_vec(c).map_err(|e| io_err(&path)(io::Error::other(e)))?;
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(&bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))?;
+    Ok(bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_then_load() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(load(d.path()).unwrap().is_none());
+        let c = Checkpoint {
+            version: VERSION,
+            written_at: 1.5,
+            ..Checkpoint::default()
+        };
+        store(d.path(), &c).unwrap();
+        store(d.path(), &c).unwrap();
+        let back = load(d.path()).unwrap().unwrap();
+        assert_eq!(back.written_at, 1.5);
+        assert!(!d.path().join("checkpoint.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_is_moved_aside() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(path_in(d.path()), b"{not json").unwrap();
+        let e = load(d.path()).unwrap_err();
+        assert!(matches!(e, CheckpointError::Corrupt { .. }), "{e}");
+        assert!(load(d.path()).unwrap().is_none());
+        fs::write(path_in(d.path()), br#"{"version":99,"written_at":0,"files":[],"tally":{"totals":{"records":{},"bytes":{},"input_errors":{},"auth_failures":{},"duplicates":0,"folded":0,"candidates":0,"out_of_scope":0,"skipped":0,"files":0},"series":[],"groups":[],"dedup":[]}}"#).unwrap();
+        assert!(matches!(
+            load(d.path()).unwrap_err(),
+            CheckpointError::Version { found: 99, .. }
+        ));
+    }
+}

@@ -1,0 +1,243 @@
+//! `denytrail watch` settings: the clap arguments as typed, checked once and
+//! turned into working values by [`WatchArgs::build`]. Nothing here runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::tail::{FileSource, SourceError, StartAt};
+use crate::scan::Scanner;
+use crate::scope::{Scope, ScopeError};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `denytrail watch`: follow logs, count denials, serve Prometheus metrics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    /// Follow files matching `[NAME=]GLOB` like `tail -F` (repeatable). NAME
+    /// is the `source` label (default: the glob). Files with gzip content
+    /// are not followed.
+    #[arg(long = "file", value_name = "[NAME=]GLOB")]
+    pub files: Vec<String>,
+    /// Also read standard input until it ends (the server keeps running).
+    #[arg(long)]
+    pub stdin: bool,
+    /// Where to start in files present at start when there is no
+    /// checkpoint: `end` (only new lines) or `start` (everything). Files
+    /// that appear later are always read from their start.
+    #[arg(long, value_enum, default_value_t = StartAt::End)]
+    pub from: StartAt,
+    /// Directory for checkpoints (offsets, counts, dedup window). Without
+    /// it, a restart starts over (`--from`) and counters restart at 0.
+    #[arg(long, value_name = "DIR", env = "DENYTRAIL_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How often the checkpoint is written (when something changed).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
+    /// How often files are checked for new lines and rotation.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Address of the HTTP server (`/metrics`, `/report`, `/healthz`, `/readyz`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9466")]
+    pub listen: SocketAddr,
+    /// Most principal/action label sets; past it, new principals are
+    /// counted under principal="__other__".
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_series: usize,
+    /// Remove a principal/action series after this long without a denial
+    /// (`0` keeps them forever).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub series_ttl: Duration,
+    /// Event IDs remembered to drop repeated deliveries (saved in the
+    /// checkpoint).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub dedup_window: usize,
+    /// Which denied actions to count: `default` (codeguru-profiler:* and
+    /// iam:PassRole), `all`, or comma-separated action globs.
+    #[arg(long, default_value = "default")]
+    pub scope: String,
+    /// Largest single line kept, in bytes; longer ones are counted as
+    /// `oversized_record` errors and skipped.
+    #[arg(long, default_value_t = crate::scan::DEFAULT_MAX_RECORD)]
+    pub max_record: usize,
+    /// Log format (logs go to stderr; level from `DENYTRAIL_LOG`, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Longest wait for sources, checkpoint and server to stop after
+    /// SIGTERM/SIGINT.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+/// Settings that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Nothing to read.
+    #[error("nothing to watch: give --file GLOB (repeatable) and/or --stdin")]
+    NoSources,
+    /// A bad `--file`.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A bad `--scope`.
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    /// A zero that must not be.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    /// Scanner limits.
+    #[error("invalid scanner settings: {0}")]
+    Scanner(#[from] crate::scan::BuildError),
+}
+
+/// Working settings of `watch`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// File sources.
+    pub files: Vec<FileSource>,
+    /// Read stdin.
+    pub stdin: bool,
+    /// Start position for files without checkpoint.
+    pub from: StartAt,
+    /// Checkpoint directory.
+    pub state_dir: Option<PathBuf>,
+    /// Checkpoint period.
+    pub checkpoint_interval: Duration,
+    /// File poll period.
+    pub poll_interval: Duration,
+    /// Server address.
+    pub listen: SocketAddr,
+    /// Series cap.
+    pub max_series: usize,
+    /// Series idle time (`None`: forever).
+    pub series_ttl: Option<Duration>,
+    /// Dedup window size.
+    pub dedup_window: usize,
+    /// The scanner (scope, record cap).
+    pub scanner: Scanner,
+    /// Largest line kept.
+    pub max_record: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Shutdown deadline.
+    pub shutdown_timeout: Duration,
+}
+
+impl WatchArgs {
+    /// Check the arguments and build the working settings.
+    pub fn build(&self) -> Result<Settings, ConfigError> {
+        if self.files.is_empty() && !self.stdin {
+            return Err(ConfigError::NoSources);
+        }
+        if self.max_series == 0 {
+            return Err(ConfigError::Zero("--max-series"));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(ConfigError::Zero("--poll-interval"));
+        }
+        if self.checkpoint_interval.is_zero() {
+            return Err(ConfigError::Zero("--checkpoint-interval"));
+        }
+        let files = self
+            .files
+            .iter()
+            .map(|s| FileSource::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scanner = Scanner::builder()
+            .scope(Scope::parse(&self.scope)?)
+            .max_record(self.max_record)
+            .build()?;
+        Ok(Settings {
+            files,
+            stdin: self.stdin,
+            from: self.from,
+            state_dir: self.state_dir.clone(),
+            checkpoint_interval: self.checkpoint_interval,
+            poll_interval: self.poll_interval,
+            listen: self.listen,
+            max_series: self.max_series,
+            series_ttl: (!self.series_ttl.is_zero()).then_some(self.series_ttl),
+            dedup_window: self.dedup_window,
+            scanner,
+            max_record: self.max_record,
+            log_format: self.log_format,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+/// Parse `250ms`, `5s`, `10m`, `24h`, `1d`, or bare seconds (`5`, `0.5`).
+///
+/// ```
+/// use std::time::Duration;
+/// use denytrail::watch::config::parse_duration;
+/// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+/// assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+/// assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (use e.g. 200ms, 5s, 10m, 24h)"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        u => {
+            return Err(format!(
+                "invalid duration unit {u:?} in {s:?} (ms, s, m, h, d)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(n * scale).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        w: WatchArgs,
+    }
+
+    fn build(args: &[&str]) -> Result<Settings, ConfigError> {
+        let mut v = vec!["watch"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap().w.build()
+    }
+
+    #[test]
+    fn checks_arguments() {
+        assert!(matches!(build(&[]), Err(ConfigError::NoSources)));
+        assert!(matches!(
+            build(&["--stdin", "--max-series", "0"]),
+            Err(ConfigError::Zero(_))
+        ));
+        assert!(matches!(
+            build(&["--stdin", "--scope", "["]),
+            Err(ConfigError::Scope(_))
+        ));
+        let s = build(&["--file", "app=/tmp/*.log", "--series-ttl", "0"]).unwrap();
+        assert_eq!(s.files[0].name, "app");
+        assert_eq!(s.series_ttl, None);
+        assert_eq!(s.listen.port(), 9466);
+        assert_eq!(s.from, StartAt::End);
+    }
+}

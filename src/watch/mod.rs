@@ -1,0 +1,31 @@
+//! `denytrail watch`: the sidecar. Follows log files (and stdin), counts
+//! AccessDenied events into bounded Prometheus series, serves `/metrics`,
+//! `/report`, `/healthz` and `/readyz`, and checkpoints so that a restart —
+//! even after `kill -9` — neither loses nor double-counts an event.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`config`] | the clap arguments and their checked, working form |
+//! | [`tail`] | file following: globs, identity, rotation, offsets |
+//! | [`lines`] | complete-line framing of streamed bytes |
+//! | [`stdin`] | the stdin reader thread |
+//! | [`dedup`] | the bounded window of recent event IDs |
+//! | [`series`] | the bounded principal/action label sets |
+//! | [`tally`] | what was counted, saved and restored with the checkpoint |
+//! | [`checkpoint`] | the atomic checkpoint file |
+//! | [`server`] | the HTTP endpoints |
+//! | [`runtime`] | threads, tasks, signals and shutdown order |
+
+pub mod checkpoint;
+pub mod config;
+pub mod dedup;
+pub mod lines;
+pub mod runtime;
+pub mod series;
+pub mod server;
+pub mod stdin;
+pub mod tail;
+pub mod tally;
+
+pub use config::{Settings, WatchArgs};
+pub use runtime::{WatchError, run};

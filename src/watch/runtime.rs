@@ -1,0 +1,473 @@
+//! Wiring of `watch`: the only place that spawns threads and tasks.
+//!
+//! ```text
+//! stdin thread ──(bounded channel)──┐
+//! file tailer (polled) ─────────────┴─> ingest loop (blocking thread):
+//!     scan → tally (series, groups, dedup) → metrics;  checkpoints
+//! HTTP server (tokio) reads metrics and tally
+//! ```
+//! Shutdown (SIGTERM/SIGINT, or the ingest loop failing): the ingest loop
+//! stops reading and writes its last checkpoint, the tracked tasks end,
+//! then the server stops last after answering in-flight requests, all
+//! within `--shutdown-timeout`.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::checkpoint::{self, Checkpoint, CheckpointError};
+use super::config::{ConfigError, LogFormat, Settings, WatchArgs};
+use super::dedup::DedupWindow;
+use super::series::SeriesTable;
+use super::server::{self, Health, Shared};
+use super::stdin::{self, Feed};
+use super::tail::{TailEvent, TailOptions, Tailer};
+use super::tally::{Batch, Now, Tally};
+use crate::events::{
+    CheckpointLoaded, CheckpointWriteError, CheckpointWritten, FileClosed, FileIgnored, FileOpened,
+    FileRotated,
+};
+use crate::metrics::{Metrics, SourceKind};
+use crate::scan::{InputError, InputErrorKind, Scanner};
+
+/// Why `watch` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// Bad arguments.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The metrics registry could not be built.
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The state directory cannot be created.
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Loading or writing a checkpoint failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed.
+    #[error("HTTP server: {0}")]
+    Serve(std::io::Error),
+    /// Threads or the async runtime could not start.
+    #[error("cannot start: {0}")]
+    Runtime(std::io::Error),
+    /// The ingest loop died.
+    #[error("the ingest loop stopped unexpectedly: {0}")]
+    Ingest(String),
+    /// Shutdown took longer than `--shutdown-timeout`.
+    #[error("shutdown did not finish within {0:?}")]
+    ShutdownTimeout(Duration),
+}
+
+/// Bytes read from one file per poll, at most.
+const READ_BUDGET: u64 = 16 << 20;
+/// How often idle series are looked for.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
+/// Messages waiting between the stdin thread and the ingest loop.
+const FEED_CAPACITY: usize = 16;
+
+/// Run `denytrail watch` until SIGTERM/SIGINT.
+pub fn run(args: WatchArgs) -> Result<(), WatchError> {
+    let settings = args.build()?;
+    let dispatch = log_dispatch(settings.log_format);
+    // `main` installed a global subscriber for the other commands; watch's
+    // own (level info, `--log-format`) is the default of every thread it
+    // runs on.
+    let _log = tracing::dispatcher::set_default(&dispatch);
+    let for_threads = dispatch.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("denytrail-watch")
+        .enable_all()
+        .on_thread_start(move || {
+            std::mem::forget(tracing::dispatcher::set_default(&for_threads));
+        })
+        .build()
+        .map_err(WatchError::Runtime)?;
+    let deadline = settings.shutdown_timeout;
+    let r = rt.block_on(watch(settings, dispatch));
+    // The stdin thread may still be blocked in a read; do not wait for it.
+    rt.shutdown_timeout(deadline);
+    r
+}
+
+fn log_dispatch(format: LogFormat) -> tracing::Dispatch {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("DENYTRAIL_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    match format {
+        LogFormat::Text => tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .finish(),
+        ),
+        LogFormat::Json => tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .finish(),
+        ),
+    }
+}
+
+async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchError> {
+    let metrics = Arc::new(Metrics::new()?);
+    let now = Now::system();
+    let mut tally = Tally::new(
+        metrics.clone(),
+        SeriesTable::new(s.max_series, s.series_ttl),
+        DedupWindow::new(s.dedup_window),
+        s.scanner.scope().describe(),
+    );
+    let mut tailer = Tailer::new(
+        s.files.clone(),
+        TailOptions {
+            from: s.from,
+            max_record: s.max_record,
+            read_budget: READ_BUDGET,
+        },
+    );
+    if let Some(dir) = &s.state_dir {
+        std::fs::create_dir_all(dir).map_err(|source| WatchError::StateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        match checkpoint::load(dir) {
+            Ok(Some(c)) => {
+                CheckpointLoaded {
+                    path: &checkpoint::path_in(dir),
+                    files: c.files.len(),
+                    series: c.tally.series.len(),
+                    event_ids: c.tally.dedup.len(),
+                }
+                .emit(&metrics);
+                tally.restore(c.tally, now);
+                tailer.restore(c.files);
+            }
+            Ok(None) => {}
+            Err(e @ CheckpointError::Corrupt { .. }) => {
+                tracing::error!("{e}; starting without it");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let tally = Arc::new(Mutex::new(tally));
+    let health = Arc::new(Health::new(s.state_dir.is_some(), now));
+
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .map_err(|source| WatchError::Bind {
+            addr: s.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(WatchError::Runtime)?;
+    tracing::info!(%addr, "listening on {addr}");
+
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(on_signal(shutdown.clone()));
+
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Feed>(FEED_CAPACITY);
+    if s.stdin {
+        stdin::spawn(std::io::stdin(), s.max_record, tx.clone(), dispatch)
+            .map_err(WatchError::Runtime)?;
+    }
+    {
+        let (shutdown, tx) = (shutdown.clone(), tx.clone());
+        tracker.spawn(async move {
+            shutdown.cancelled().await;
+            let _ = tx.try_send(Feed::Wake);
+        });
+    }
+    let ingest = Ingest {
+        tailer,
+        tally: tally.clone(),
+        metrics: metrics.clone(),
+        health: health.clone(),
+        scanner: s.scanner.clone(),
+        rx,
+        _keep_open: tx,
+        state_dir: s.state_dir.clone(),
+        checkpoint_interval: s.checkpoint_interval,
+        poll_interval: s.poll_interval,
+        shutdown: shutdown.clone(),
+        saved: None,
+    };
+    let ingest = {
+        let shutdown = shutdown.clone();
+        tracker.spawn_blocking(move || {
+            let r = ingest.run();
+            // However it ended, everything else stops too.
+            shutdown.cancel();
+            r
+        })
+    };
+    tracker.close();
+
+    let server_stop = CancellationToken::new();
+    let server = {
+        let (shutdown, stop) = (shutdown.clone(), server_stop.clone());
+        let shared = Shared {
+            metrics,
+            tally,
+            health,
+        };
+        tokio::spawn(async move {
+            let r = server::serve(listener, shared, stop.cancelled_owned()).await;
+            shutdown.cancel();
+            r
+        })
+    };
+
+    shutdown.cancelled().await;
+    tracing::info!("stopping: sources first, then the checkpoint, then the server");
+    let deadline = tokio::time::Instant::now() + s.shutdown_timeout;
+    let waited = tokio::time::timeout_at(deadline, tracker.wait()).await;
+    server_stop.cancel();
+    let served = tokio::time::timeout_at(deadline + Duration::from_secs(1), server).await;
+    if waited.is_err() {
+        return Err(WatchError::ShutdownTimeout(s.shutdown_timeout));
+    }
+    let ingested = match ingest.await {
+        Ok(r) => r,
+        Err(e) => Err(WatchError::Ingest(e.to_string())),
+    };
+    ingested?;
+    match served {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => return Err(WatchError::Serve(e)),
+        Ok(Err(e)) => return Err(WatchError::Ingest(e.to_string())),
+        Err(_) => return Err(WatchError::ShutdownTimeout(s.shutdown_timeout)),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            None
+        }
+    };
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = sigterm => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
+
+/// The ingest loop: owns the tailer; counts into the tally; checkpoints.
+struct Ingest {
+    tailer: Tailer,
+    tally: Arc<Mutex<Tally>>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    scanner: Scanner,
+    rx: Receiver<Feed>,
+    /// Keeps the channel open when there is no stdin thread.
+    _keep_open: SyncSender<Feed>,
+    state_dir: Option<PathBuf>,
+    checkpoint_interval: Duration,
+    poll_interval: Duration,
+    shutdown: CancellationToken,
+    /// Generations of tailer and tally at the last checkpoint.
+    saved: Option<(u64, u64)>,
+}
+
+impl Ingest {
+    fn run(mut self) -> Result<(), WatchError> {
+        self.saved = Some(self.generations());
+        let mut last_checkpoint = Instant::now();
+        let mut last_expire = Instant::now();
+        while !self.shutdown.is_cancelled() {
+            let more = self.poll_files();
+            while let Ok(f) = self.rx.try_recv() {
+                self.feed(f);
+            }
+            if !more && !self.health.is_ready() {
+                self.health.set_ready();
+                tracing::info!(files = self.tailer.followed(), "ready");
+            }
+            let now = Now::system();
+            if now.mono.duration_since(last_expire) >= EXPIRE_EVERY {
+                self.lock().expire(now);
+                last_expire = now.mono;
+            }
+            if now.mono.duration_since(last_checkpoint) >= self.checkpoint_interval {
+                // A failed periodic checkpoint is counted and logged; the
+                // previous one stays valid.
+                let _ = self.checkpoint();
+                last_checkpoint = now.mono;
+            }
+            if !more {
+                match self.rx.recv_timeout(self.poll_interval) {
+                    Ok(f) => self.feed(f),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+                }
+            }
+        }
+        self.checkpoint().map_err(WatchError::from)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tally> {
+        // A panic while counting leaves numbers that are still usable.
+        self.tally.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn generations(&self) -> (u64, u64) {
+        (self.tailer.generation(), self.lock().generation())
+    }
+
+    fn poll_files(&mut self) -> bool {
+        let (tally, scanner, metrics) = (&self.tally, &self.scanner, &self.metrics);
+        let lock = || tally.lock().unwrap_or_else(|p| p.into_inner());
+        self.tailer.poll(&mut |ev| match ev {
+            TailEvent::Lines {
+                source,
+                origin,
+                base,
+                bytes,
+            } => lock().scan(
+                scanner,
+                Batch {
+                    kind: SourceKind::File,
+                    source,
+                    origin,
+                    base,
+                    bytes,
+                },
+                Now::system(),
+            ),
+            TailEvent::Opened { path, offset, from } => {
+                FileOpened { path, offset, from }.emit(metrics);
+                lock().file_opened();
+            }
+            TailEvent::Rotated { path, kind } => FileRotated { path, kind }.emit(metrics),
+            TailEvent::Closed { path, offset } => FileClosed { path, offset }.emit(metrics),
+            TailEvent::Ignored { path, why } => FileIgnored { path, why }.emit(metrics),
+            TailEvent::Oversized { origin, offset } => lock().error(InputError {
+                origin: origin.to_string(),
+                offset,
+                kind: InputErrorKind::OversizedRecord,
+                detail: "line longer than the record cap; skipped to its end".to_string(),
+            }),
+            TailEvent::Unreadable { path, error } => lock().error(InputError {
+                origin: path.display().to_string(),
+                offset: 0,
+                kind: InputErrorKind::Unreadable,
+                detail: format!("cannot read: {error}"),
+            }),
+        })
+    }
+
+    fn feed(&mut self, f: Feed) {
+        match f {
+            Feed::Lines { base, bytes } => self.lock().scan(
+                &self.scanner,
+                Batch {
+                    kind: SourceKind::Stdin,
+                    source: "stdin",
+                    origin: "-",
+                    base,
+                    bytes: &bytes,
+                },
+                Now::system(),
+            ),
+            Feed::Oversized { offset } => self.lock().error(InputError {
+                origin: "-".to_string(),
+                offset,
+                kind: InputErrorKind::OversizedRecord,
+                detail: "line longer than the record cap; skipped to its end".to_string(),
+            }),
+            Feed::Failed { offset, error } => self.lock().error(InputError {
+                origin: "-".to_string(),
+                offset,
+                kind: InputErrorKind::Unreadable,
+                detail: format!("cannot read stdin: {error}; stdin closed"),
+            }),
+            Feed::End => tracing::info!("stdin ended; still serving"),
+            Feed::Wake => {}
+        }
+    }
+
+    /// Write the checkpoint if anything changed since the last one.
+    fn checkpoint(&mut self) -> Result<(), CheckpointError> {
+        let Some(dir) = &self.state_dir else {
+            return Ok(());
+        };
+        let now = Now::system();
+        let gens = self.generations();
+        if self.saved == Some(gens) {
+            // The checkpoint on disk still describes the current state.
+            self.health.checkpointed(now);
+            return Ok(());
+        }
+        let started = Instant::now();
+        let c = Checkpoint {
+            version: checkpoint::VERSION,
+            written_at: now.unix,
+            files: self.tailer.positions(),
+            tally: self.lock().save(),
+        };
+        let path = checkpoint::path_in(dir);
+        match checkpoint::store(dir, &c) {
+            Ok(bytes) => {
+                self.saved = Some(gens);
+                self.health.checkpointed(now);
+                CheckpointWritten {
+                    path: &path,
+                    bytes,
+                    took: started.elapsed(),
+                }
+                .emit(&self.metrics);
+                Ok(())
+            }
+            Err(e) => {
+                let io = match &e {
+                    CheckpointError::Io { source, .. } => {
+                        std::io::Error::new(source.kind(), source.to_string())
+                    }
+                    other => std::io::Error::other(other.to_string()),
+                };
+                CheckpointWriteError {
+                    path: &path,
+                    error: &io,
+                }
+                .emit(&self.metrics);
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `--stdin`: a blocking thread reads standard input (or any reader, in
+//! tests) and feeds complete lines into a bounded channel; a full channel
+//! blocks the reader (backpressure). At the end of input the last line
+//! counts even without its newline; the server keeps running.
+//!
+//! The thread is not joined at shutdown: a blocking read on stdin cannot be
+//! interrupted, and nothing it holds needs flushing.
+
+use std::io::{self, Read};
+use std::sync::mpsc::SyncSender;
+use std::thread::JoinHandle;
+
+use super::lines::{Framed, LineBuffer};
+
+/// What reaches the ingest loop from outside the file tailer.
+#[derive(Debug)]
+pub enum Feed {
+    /// Complete lines from stdin.
+    Lines {
+        /// Stream offset of `bytes[0]`.
+        base: u64,
+        /// The lines.
+        bytes: Vec<u8>,
+    },
+    /// A line over the record cap was skipped.
+    Oversized {
+        /// Where it starts.
+        offset: u64,
+    },
+    /// A read error on stdin (reading stops).
+    Failed {
+        /// Stream offset where it happened.
+        offset: u64,
+        /// Why.
+        error: io::Error,
+    },
+    /// End of input.
+    End,
+    /// Nothing: wakes the loop (shutdown).
+    Wake,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+/// Start the reader thread.
+pub fn spawn<R: Read + Send + 'static>(
+    mut reader: R,
+    max_record: usize,
+    tx: SyncSender<Feed>,
+    dispatch: tracing::Dispatch,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("denytrail-stdin".into())
+        .spawn(move || {
+            let _log = tracing::dispatcher::set_default(&dispatch);
+            let mut lines = LineBuffer::new(0, max_record);
+            let mut buf = vec![0u8; CHUNK];
+            let open = std::cell::Cell::new(true);
+            let mut send = |f: Framed<'_>| {
+                let msg = match f {
+                    Framed::Lines { base, bytes } => Feed::Lines {
+                        base,
+                        bytes: bytes.to_vec(),
+                    },
+                    Framed::Oversized { offset } => Feed::Oversized { offset },
+                };
+                if tx.send(msg).is_err() {
+                    open.set(false);
+                }
+            };
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => lines.push(&buf[..n], &mut send),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => {
+                        let offset = lines.read_offset();
+                        let _ = tx.send(Feed::Failed { offset, error });
+                        return;
+                    }
+                }
+                if !open.get() {
+                    return;
+                }
+            }
+            lines.finish(&mut send);
+            let _ = tx.send(Feed::End);
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feeds_lines_then_end() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let data: Vec<u8> = (0..100_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .chain(*b"last")
+            .collect();
+        let h = spawn(
+            std::io::Cursor::new(data.clone()),
+            1024,
+            tx,
+            tracing::Dispatch::none(),
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        loop {
+            match rx.recv().unwrap() {
+                Feed::Lines { base, bytes } => {
+                    assert_eq!(base as usize, got.len());
+                    got.extend_from_slice(&bytes);
+                }
+                Feed::End => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        h.join().unwrap();
+        assert_eq!(got, data);
+    }
+}

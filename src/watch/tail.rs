@@ -1,0 +1,902 @@
+//! File following, like `tail -F`, by polling: the tailer owns file
+//! identity, rotation and offsets; nothing else does (mtail's tailer).
+//!
+//! Each [`Tailer::poll`]:
+//! 1. expands the `--file` globs and opens files it does not follow yet
+//!    (a file is known by its identity: device, inode and a fingerprint of
+//!    its first line, so a rename inside the globs is followed, not re-read);
+//! 2. reads what was appended to every followed file and hands out complete
+//!    lines ([`TailEvent::Lines`]); a partial last line waits.
+//!
+//! Rotation:
+//! - **rename / create** (logrotate `create`): the path now names another
+//!   file, or none. The old file is read to its end through the descriptor
+//!   still open, then closed; the new file at the path is read from its
+//!   start.
+//! - **truncate** (logrotate `copytruncate`): the file is shorter than the
+//!   offset, or its first line changed: reading restarts at 0.
+//! - **gzip**: a file whose content starts with the gzip magic is never
+//!   followed (`app.log.1.gz` is a rotated copy already read as `app.log`).
+//!
+//! Where reading starts for a file seen for the first time: the checkpoint
+//! offset when the checkpoint knows the file's identity; else `--from` for
+//! files present at the first poll of a run without a checkpoint; else 0
+//! (the file appeared later, or while denytrail was stopped).
+//!
+//! Synchronous, no metrics, no logs: what happens is reported through
+//! [`TailEvent`]s and the caller counts and logs it.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use globset::{GlobBuilder, GlobMatcher};
+use serde::{Deserialize, Serialize};
+
+use super::lines::{Framed, LineBuffer};
+use crate::events::RotationKind;
+
+/// Longest prefix of a file hashed as its fingerprint (up to the first
+/// newline).
+pub const FINGERPRINT_MAX: usize = 1024;
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 1 << 20;
+
+/// A `--file` argument: `[NAME=]GLOB`.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    /// The `source` label (NAME, or the glob as written).
+    pub name: String,
+    /// The glob as written.
+    pub pattern: String,
+    matcher: GlobMatcher,
+    /// Directory walked to find matches.
+    base: PathBuf,
+    /// How deep below `base` matches can be (`None`: any depth, for `**`).
+    depth: Option<usize>,
+    /// The pattern has no glob characters: it names one file.
+    literal: bool,
+}
+
+/// A `--file` value that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The glob does not compile.
+    #[error("--file {spec:?}: invalid glob: {source}")]
+    Glob {
+        /// The argument.
+        spec: String,
+        /// Why.
+        source: globset::Error,
+    },
+    /// Empty name or glob.
+    #[error("--file {spec:?}: expected [NAME=]GLOB")]
+    Empty {
+        /// The argument.
+        spec: String,
+    },
+    /// A relative glob and no current directory to anchor it.
+    #[error("--file {spec:?}: cannot resolve the current directory: {source}")]
+    Cwd {
+        /// The argument.
+        spec: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+fn has_glob_meta(s: &str) -> bool {
+    s.contains(['*', '?', '[', '{'])
+}
+
+impl FileSource {
+    /// Parse `[NAME=]GLOB`. A relative glob is anchored at the current
+    /// directory.
+    ///
+    /// ```
+    /// use denytrail::watch::tail::FileSource;
+    /// let s = FileSource::parse("app=/var/log/app/*.log").unwrap();
+    /// assert_eq!((s.name.as_str(), s.pattern.as_str()), ("app", "/var/log/app/*.log"));
+    /// assert!(s.matches(std::path::Path::new("/var/log/app/x.log")));
+    /// assert!(!s.matches(std::path::Path::new("/var/log/app/x.log.1.gz")));
+    /// ```
+    pub fn parse(spec: &str) -> Result<FileSource, SourceError> {
+        let (name, pattern) = match spec.split_once('=') {
+            Some((n, p)) if !n.is_empty() && !n.contains('/') && !has_glob_meta(n) => (n, p),
+            _ => (spec, spec),
+        };
+        if pattern.is_empty() {
+            return Err(SourceError::Empty {
+                spec: spec.to_string(),
+            });
+        }
+        let mut full = PathBuf::from(pattern);
+        if full.is_relative() {
+            let cwd = std::env::current_dir().map_err(|source| SourceError::Cwd {
+                spec: spec.to_string(),
+                source,
+            })?;
+            full = cwd.join(full);
+        }
+        let full_str = full.to_string_lossy().into_owned();
+        let matcher = GlobBuilder::new(&full_str)
+            .literal_separator(true)
+            .build()
+            .map_err(|source| SourceError::Glob {
+                spec: spec.to_string(),
+                source,
+            })?
+            .compile_matcher();
+        let mut base = PathBuf::new();
+        let mut rest = 0usize;
+        let mut any_depth = false;
+        let mut in_glob = false;
+        for c in full.components() {
+            let s = c.as_os_str().to_string_lossy();
+            if !in_glob && !has_glob_meta(&s) {
+                base.push(c.as_os_str());
+                continue;
+            }
+            in_glob = true;
+            if matches!(c, Component::Normal(_)) {
+                rest += 1;
+                any_depth |= s.contains("**");
+            }
+        }
+        Ok(FileSource {
+            name: name.to_string(),
+            pattern: pattern.to_string(),
+            matcher,
+            base,
+            depth: (!any_depth).then_some(rest),
+            literal: !in_glob,
+        })
+    }
+
+    /// Does `path` match the glob?
+    pub fn matches(&self, path: &Path) -> bool {
+        self.matcher.is_match(path)
+    }
+
+    /// The regular files that match now, sorted.
+    pub fn expand(&self) -> Vec<PathBuf> {
+        if self.literal {
+            return if self.base.is_file() {
+                vec![self.base.clone()]
+            } else {
+                Vec::new()
+            };
+        }
+        let mut w = walkdir::WalkDir::new(&self.base)
+            .follow_links(true)
+            .min_depth(1);
+        if let Some(d) = self.depth {
+            w = w.max_depth(d);
+        }
+        let mut out: Vec<PathBuf> = w
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file() && self.matches(e.path()))
+            .map(walkdir::DirEntry::into_path)
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A file's identity: where it lives on disk and what its first line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Bytes hashed into `fp` (the first line, at most [`FINGERPRINT_MAX`]).
+    pub fp_len: u32,
+    /// FNV-1a hash of the first `fp_len` bytes.
+    pub fp: u64,
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms (it is persisted).
+///
+/// ```
+/// assert_eq!(denytrail::watch::tail::fnv1a(b""), 0xcbf29ce484222325);
+/// ```
+pub fn fnv1a(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h ^= u64::from(x);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Fingerprint of a file's first line (or of all its bytes when shorter
+/// and without a newline yet).
+fn fingerprint(f: &File) -> io::Result<(u32, u64)> {
+    let mut buf = [0u8; FINGERPRINT_MAX];
+    let mut n = 0;
+    while n < buf.len() {
+        let k = f.read_at(&mut buf[n..], n as u64)?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    let len = memchr::memchr(b'\n', &buf[..n]).map_or(n, |i| i + 1);
+    Ok((len as u32, fnv1a(&buf[..len])))
+}
+
+/// Does the file still start with the bytes fingerprinted as `id`?
+fn same_start(f: &File, id: &FileId) -> io::Result<bool> {
+    if id.fp_len == 0 {
+        return Ok(true);
+    }
+    let mut buf = vec![0u8; id.fp_len as usize];
+    let mut n = 0;
+    while n < buf.len() {
+        let k = f.read_at(&mut buf[n..], n as u64)?;
+        if k == 0 {
+            return Ok(false);
+        }
+        n += k;
+    }
+    Ok(fnv1a(&buf) == id.fp)
+}
+
+fn is_gzip(f: &File) -> io::Result<bool> {
+    let mut m = [0u8; 2];
+    let n = f.read_at(&mut m, 0)?;
+    Ok(n == 2 && m == [0x1f, 0x8b])
+}
+
+/// Where one followed file is, as saved in the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePosition {
+    /// The path it was last seen at.
+    pub path: PathBuf,
+    /// Its identity.
+    pub id: FileId,
+    /// Bytes consumed: every complete line before this offset was counted.
+    pub offset: u64,
+}
+
+/// Where to start in files present at the first poll when there is no
+/// checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartAt {
+    /// Read them whole.
+    Start,
+    /// Only what is appended from now on.
+    End,
+}
+
+/// What a poll saw.
+#[derive(Debug)]
+pub enum TailEvent<'a> {
+    /// Complete lines read from a file.
+    Lines {
+        /// The configured source's name.
+        source: &'a str,
+        /// The file's path, as text (the origin of errors).
+        origin: &'a str,
+        /// File offset of `bytes[0]`.
+        base: u64,
+        /// The lines.
+        bytes: &'a [u8],
+    },
+    /// A file is now followed.
+    Opened {
+        /// Its path.
+        path: &'a Path,
+        /// Where reading starts.
+        offset: u64,
+        /// Why there.
+        from: &'static str,
+    },
+    /// A followed file was rotated.
+    Rotated {
+        /// The followed path.
+        path: &'a Path,
+        /// How.
+        kind: RotationKind,
+    },
+    /// A followed file was read to its end and closed.
+    Closed {
+        /// Its last path.
+        path: &'a Path,
+        /// Bytes consumed.
+        offset: u64,
+    },
+    /// A matching file is not followed (gzip content).
+    Ignored {
+        /// Its path.
+        path: &'a Path,
+        /// Why.
+        why: &'static str,
+    },
+    /// A line over the record cap was skipped.
+    Oversized {
+        /// The file's path, as text.
+        origin: &'a str,
+        /// Where the line starts.
+        offset: u64,
+    },
+    /// A matching file cannot be opened or read.
+    Unreadable {
+        /// Its path.
+        path: &'a Path,
+        /// Why.
+        error: io::Error,
+    },
+}
+
+/// One followed file.
+#[derive(Debug)]
+struct Followed {
+    path: PathBuf,
+    origin: String,
+    source: usize,
+    file: File,
+    id: FileId,
+    lines: LineBuffer,
+}
+
+/// Knobs of a [`Tailer`].
+#[derive(Debug, Clone, Copy)]
+pub struct TailOptions {
+    /// Where to start in files present at the first poll without checkpoint.
+    pub from: StartAt,
+    /// Longest line kept.
+    pub max_record: usize,
+    /// Bytes read from one file in one poll, at most (fairness between
+    /// files, and checkpoints during a long catch-up).
+    pub read_budget: u64,
+}
+
+impl Default for TailOptions {
+    fn default() -> Self {
+        TailOptions {
+            from: StartAt::End,
+            max_record: crate::scan::DEFAULT_MAX_RECORD,
+            read_budget: 16 << 20,
+        }
+    }
+}
+
+/// Follows the files matching a set of globs.
+#[derive(Debug)]
+pub struct Tailer {
+    sources: Vec<FileSource>,
+    opts: TailOptions,
+    followed: Vec<Followed>,
+    /// Positions from the checkpoint not matched to a file yet.
+    saved: Vec<FilePosition>,
+    /// A checkpoint was loaded: files it does not know are read from 0.
+    restored: bool,
+    /// The first poll is done.
+    started: bool,
+    /// Paths reported as ignored or unreadable (reported once).
+    reported: HashSet<PathBuf>,
+    /// Bumped on every change of position (for "is a checkpoint due").
+    generation: u64,
+    buf: Vec<u8>,
+}
+
+impl Tailer {
+    /// A tailer for these sources; nothing is opened before the first poll.
+    pub fn new(sources: Vec<FileSource>, opts: TailOptions) -> Tailer {
+        Tailer {
+            sources,
+            opts,
+            followed: Vec::new(),
+            saved: Vec::new(),
+            restored: false,
+            started: false,
+            reported: HashSet::new(),
+            generation: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Resume from checkpointed positions (call before the first poll).
+    pub fn restore(&mut self, positions: Vec<FilePosition>) {
+        self.saved = positions;
+        self.restored = true;
+    }
+
+    /// The positions to checkpoint: one per followed file.
+    pub fn positions(&self) -> Vec<FilePosition> {
+        self.followed
+            .iter()
+            .map(|f| FilePosition {
+                path: f.path.clone(),
+                id: f.id,
+                offset: f.lines.consumed(),
+            })
+            .collect()
+    }
+
+    /// Changes whenever a position changes.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Files followed now.
+    pub fn followed(&self) -> usize {
+        self.followed.len()
+    }
+
+    /// Discover files, read what was appended, hand out complete lines.
+    /// Returns `true` when a file has more to read than this poll's budget
+    /// allowed (poll again without waiting).
+    pub fn poll(&mut self, out: &mut dyn FnMut(TailEvent<'_>)) -> bool {
+        self.discover(out);
+        self.started = true;
+        let mut more = false;
+        let mut i = 0;
+        while i < self.followed.len() {
+            match self.read_one(i, out) {
+                Step::Keep { more: m } => {
+                    more |= m;
+                    i += 1;
+                }
+                Step::Close => {
+                    let f = self.followed.swap_remove(i);
+                    self.generation += 1;
+                    out(TailEvent::Closed {
+                        path: &f.path,
+                        offset: f.lines.consumed(),
+                    });
+                    // The path may already name its successor.
+                    more = true;
+                }
+            }
+        }
+        more
+    }
+
+    fn discover(&mut self, out: &mut dyn FnMut(TailEvent<'_>)) {
+        for si in 0..self.sources.len() {
+            for path in self.sources[si].expand() {
+                let meta = match std::fs::metadata(&path) {
+                    Ok(m) => m,
+                    Err(_) => continue, // gone between the walk and now
+                };
+                let (dev, ino) = (meta.dev(), meta.ino());
+                if let Some(k) = self
+                    .followed
+                    .iter()
+                    .position(|f| f.id.dev == dev && f.id.ino == ino)
+                {
+                    let f = &mut self.followed[k];
+                    if f.path != path && !names(&f.path, dev, ino) {
+                        // Renamed, and still inside the globs: same file.
+                        f.path = path;
+                        f.origin = f.path.to_string_lossy().into_owned();
+                        self.generation += 1;
+                    }
+                    continue;
+                }
+                self.open(si, path, out);
+            }
+        }
+        if self.started {
+            // Checkpointed files not found at the first poll are gone.
+            self.saved.clear();
+        }
+    }
+
+    fn open(&mut self, source: usize, path: PathBuf, out: &mut dyn FnMut(TailEvent<'_>)) {
+        let opened = File::open(&path).and_then(|f| {
+            let m = f.metadata()?;
+            let gz = is_gzip(&f)?;
+            let (fp_len, fp) = fingerprint(&f)?;
+            Ok((f, m, gz, fp_len, fp))
+        });
+        let (file, meta, gz, fp_len, fp) = match opened {
+            Ok(x) => x,
+            Err(error) => {
+                if error.kind() != io::ErrorKind::NotFound && self.reported.insert(path.clone()) {
+                    out(TailEvent::Unreadable { path: &path, error });
+                }
+                return;
+            }
+        };
+        if gz {
+            if self.reported.insert(path.clone()) {
+                out(TailEvent::Ignored {
+                    path: &path,
+                    why: "gzip content (a rotated, compressed copy)",
+                });
+            }
+            return;
+        }
+        self.reported.remove(&path);
+        let id = FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            fp_len,
+            fp,
+        };
+        let size = meta.len();
+        let saved = self.saved.iter().position(|p| {
+            p.id.dev == id.dev && p.id.ino == id.ino && same_start(&file, &p.id).unwrap_or(false)
+        });
+        let (offset, from) = if let Some(k) = saved {
+            let p = self.saved.swap_remove(k);
+            if p.offset <= size {
+                (p.offset, "checkpoint")
+            } else {
+                out(TailEvent::Rotated {
+                    path: &path,
+                    kind: RotationKind::Truncate,
+                });
+                (0, "start (truncated while stopped)")
+            }
+        } else if !self.started && !self.restored {
+            match self.opts.from {
+                StartAt::Start => (0, "start"),
+                StartAt::End => (end_of_last_line(&file, size), "end"),
+            }
+        } else {
+            (0, "start (new file)")
+        };
+        let origin = path.to_string_lossy().into_owned();
+        self.generation += 1;
+        out(TailEvent::Opened {
+            path: &path,
+            offset,
+            from,
+        });
+        self.followed.push(Followed {
+            path,
+            origin,
+            source,
+            file,
+            id,
+            lines: LineBuffer::new(offset, self.opts.max_record),
+        });
+    }
+
+    fn read_one(&mut self, i: usize, out: &mut dyn FnMut(TailEvent<'_>)) -> Step {
+        let f = &mut self.followed[i];
+        let source = self.sources[f.source].name.as_str();
+        let size = match f.file.metadata() {
+            Ok(m) => m.len(),
+            Err(error) => {
+                out(TailEvent::Unreadable {
+                    path: &f.path,
+                    error,
+                });
+                return Step::Close;
+            }
+        };
+        // Truncated in place, or rewritten from the start.
+        let rewritten = f.id.fp_len > 0 && !same_start(&f.file, &f.id).unwrap_or(true);
+        if size < f.lines.read_offset() || rewritten {
+            f.lines.reset(0);
+            out(TailEvent::Rotated {
+                path: &f.path,
+                kind: RotationKind::Truncate,
+            });
+            if let Ok((fp_len, fp)) = fingerprint(&f.file) {
+                f.id.fp_len = fp_len;
+                f.id.fp = fp;
+            }
+            self.generation += 1;
+        } else if (f.id.fp_len as usize) < FINGERPRINT_MAX
+            && size > u64::from(f.id.fp_len)
+            && !ends_line(&f.file, f.id.fp_len)
+        {
+            // The first line was still being written: fingerprint it again.
+            if let Ok((fp_len, fp)) = fingerprint(&f.file) {
+                f.id.fp_len = fp_len;
+                f.id.fp = fp;
+            }
+        }
+        // Moved away or deleted: read to the end through the open
+        // descriptor, then close.
+        let moved = !names(&f.path, f.id.dev, f.id.ino);
+        let start = f.lines.read_offset();
+        if start == 0 && size >= 2 && is_gzip(&f.file).unwrap_or(false) {
+            out(TailEvent::Ignored {
+                path: &f.path,
+                why: "gzip content (a rotated, compressed copy)",
+            });
+            return Step::Close;
+        }
+        if f.file.seek(SeekFrom::Start(start)).is_err() {
+            return Step::Close;
+        }
+        let mut budget = self.opts.read_budget;
+        self.buf.resize(READ_CHUNK, 0);
+        let mut read_any = false;
+        loop {
+            if budget == 0 {
+                if read_any {
+                    self.generation += 1;
+                }
+                return Step::Keep { more: true };
+            }
+            let want = (budget as usize).min(READ_CHUNK);
+            let n = match f.file.read(&mut self.buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    out(TailEvent::Unreadable {
+                        path: &f.path,
+                        error,
+                    });
+                    break;
+                }
+            };
+            read_any = true;
+            budget -= n as u64;
+            let origin = f.origin.as_str();
+            f.lines.push(&self.buf[..n], &mut |fr| match fr {
+                Framed::Lines { base, bytes } => out(TailEvent::Lines {
+                    source,
+                    origin,
+                    base,
+                    bytes,
+                }),
+                Framed::Oversized { offset } => out(TailEvent::Oversized { origin, offset }),
+            });
+        }
+        if read_any {
+            self.generation += 1;
+        }
+        // Closed one poll after its last byte, so a writer that has not
+        // reopened yet still gets its lines in.
+        if moved && !read_any {
+            if f.path.exists() {
+                out(TailEvent::Rotated {
+                    path: &f.path,
+                    kind: RotationKind::Rename,
+                });
+            }
+            return Step::Close;
+        }
+        Step::Keep { more: false }
+    }
+}
+
+enum Step {
+    Keep { more: bool },
+    Close,
+}
+
+/// Does the fingerprinted prefix of length `len` end with a newline?
+fn ends_line(f: &File, len: u32) -> bool {
+    let mut b = [0u8; 1];
+    len > 0 && matches!(f.read_at(&mut b, u64::from(len) - 1), Ok(1)) && b[0] == b'\n'
+}
+
+/// Does `path` name the file (dev, ino) now?
+fn names(path: &Path, dev: u64, ino: u64) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) => m.dev() == dev && m.ino() == ino,
+        // Unreadable metadata is not proof that the file moved.
+        Err(e) => e.kind() != io::ErrorKind::NotFound,
+    }
+}
+
+/// The offset just past the last newline at or before `size` (so `--from
+/// end` never starts inside a line); `size` when the last 64 KiB hold none.
+fn end_of_last_line(f: &File, size: u64) -> u64 {
+    let span = size.min(64 * 1024);
+    let mut buf = vec![0u8; span as usize];
+    match f.read_exact_at(&mut buf, size - span) {
+        Ok(()) => memchr::memrchr(b'\n', &buf).map_or(size, |i| size - span + i as u64 + 1),
+        Err(_) => size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Debug, Default)]
+    struct Seen {
+        lines: Vec<String>,
+        rotations: Vec<RotationKind>,
+        opened: Vec<(PathBuf, u64, &'static str)>,
+        closed: usize,
+        ignored: usize,
+    }
+
+    fn poll(t: &mut Tailer, s: &mut Seen) {
+        while t.poll(&mut |e| match e {
+            TailEvent::Lines { bytes, .. } => {
+                for l in String::from_utf8_lossy(bytes).lines() {
+                    s.lines.push(l.to_string());
+                }
+            }
+            TailEvent::Rotated { kind, .. } => s.rotations.push(kind),
+            TailEvent::Opened { path, offset, from } => {
+                s.opened.push((path.to_path_buf(), offset, from))
+            }
+            TailEvent::Closed { .. } => s.closed += 1,
+            TailEvent::Ignored { .. } => s.ignored += 1,
+            TailEvent::Oversized { .. } | TailEvent::Unreadable { .. } => {}
+        }) {}
+    }
+
+    fn append(p: &Path, s: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    }
+
+    fn tailer(dir: &Path, glob: &str, from: StartAt) -> Tailer {
+        let src = FileSource::parse(dir.join(glob).to_str().unwrap()).unwrap();
+        Tailer::new(
+            vec![src],
+            TailOptions {
+                from,
+                ..TailOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn follows_appends_and_waits_for_complete_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        append(&p, "old\n");
+        let mut t = tailer(d.path(), "*.log", StartAt::End);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        assert!(s.lines.is_empty());
+        append(&p, "one\ntw");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines, ["one"]);
+        append(&p, "o\n");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines, ["one", "two"]);
+        assert_eq!(t.positions()[0].offset, 12);
+    }
+
+    #[test]
+    fn from_start_reads_existing_content_and_new_files() {
+        let d = tempfile::tempdir().unwrap();
+        append(&d.path().join("a.log"), "a1\n");
+        let mut t = tailer(d.path(), "*.log", StartAt::Start);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        append(&d.path().join("b.log"), "b1\n");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines, ["a1", "b1"]);
+        assert_eq!(t.followed(), 2);
+    }
+
+    #[test]
+    fn rename_rotation_finishes_the_old_file_then_reads_the_new() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.log");
+        append(&p, "1\n");
+        let mut t = tailer(d.path(), "app.log", StartAt::Start);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        append(&p, "2\n");
+        std::fs::rename(&p, d.path().join("app.log.1")).unwrap();
+        // The writer still holds the old file for a moment.
+        append(&d.path().join("app.log.1"), "3\n");
+        append(&p, "4\n");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines, ["1", "2", "3", "4"]);
+        // Closed one poll after its last line.
+        poll(&mut t, &mut s);
+        assert_eq!(s.rotations, [RotationKind::Rename]);
+        assert_eq!(s.closed, 1);
+        assert_eq!(t.followed(), 1);
+        // The old file compressed next to it is not read again.
+        std::fs::write(d.path().join("app.log.1.gz"), [0x1f, 0x8b, 8, 0]).unwrap();
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines.len(), 4);
+    }
+
+    #[test]
+    fn rename_inside_the_globs_is_the_same_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.log");
+        append(&p, "1\n");
+        let mut t = tailer(d.path(), "app.log*", StartAt::Start);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        std::fs::rename(&p, d.path().join("app.log.1")).unwrap();
+        append(&d.path().join("app.log.1"), "2\n");
+        append(&p, "3\n");
+        poll(&mut t, &mut s);
+        let mut l = s.lines.clone();
+        l.sort();
+        assert_eq!(l, ["1", "2", "3"]);
+        std::fs::write(d.path().join("app.log.2.gz"), [0x1f, 0x8b, 8, 0, 0]).unwrap();
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines.len(), 3);
+        assert_eq!(s.ignored, 1);
+    }
+
+    #[test]
+    fn copytruncate_restarts_at_zero() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.log");
+        append(&p, "first line is long\nsecond\n");
+        let mut t = tailer(d.path(), "app.log", StartAt::Start);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&p, "x\n");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines, ["first line is long", "second", "x"]);
+        assert_eq!(s.rotations, [RotationKind::Truncate]);
+        // Truncated and refilled past the old offset before a poll: the
+        // first line changed, so it is still seen as a truncation.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        append(&p, "a different first line\nmore\n");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines[3..], ["a different first line", "more"]);
+    }
+
+    #[test]
+    fn restore_resumes_at_the_checkpoint_and_reads_unknown_files_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.log");
+        append(&p, "1\n2\n");
+        let mut t = tailer(d.path(), "*.log", StartAt::Start);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        let saved = t.positions();
+        drop(t);
+        append(&p, "3\n");
+        append(&d.path().join("new.log"), "n\n");
+        let mut t = tailer(d.path(), "*.log", StartAt::End);
+        t.restore(saved);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        let mut l = s.lines.clone();
+        l.sort();
+        assert_eq!(l, ["3", "n"]);
+    }
+
+    #[test]
+    fn from_end_does_not_start_inside_a_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.log");
+        append(&p, "done\npart");
+        let mut t = tailer(d.path(), "*.log", StartAt::End);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        append(&p, "ial\n");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines, ["partial"]);
+    }
+
+    #[test]
+    fn source_names_and_globs() {
+        let s = FileSource::parse("/a/**/x-*.log").unwrap();
+        assert_eq!(s.name, "/a/**/x-*.log");
+        assert!(s.matches(Path::new("/a/b/c/x-1.log")));
+        assert!(FileSource::parse("n=").is_err());
+        assert!(FileSource::parse("/a/[").is_err());
+    }
+}
