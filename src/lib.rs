@@ -7,12 +7,17 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod aws;
 pub mod classify;
 pub mod decode;
+pub mod events;
 pub mod frame;
+pub mod generate;
 pub mod hints;
+pub mod metrics;
 pub mod prefilter;
 pub mod replay;
 pub mod report;
 pub mod scan;
 pub mod scope;
+pub mod watch;

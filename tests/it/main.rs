@@ -1,6 +1,13 @@
 //! denytrail's integration tests: one binary that runs the real CLI and real
 //! peers (Prometheus, moto) on loopback, each started and stopped by the test.
 
+mod aws;
 mod deploy;
+mod faultproxy;
+mod formats;
+mod live_queries;
+mod moto;
+mod prom;
 mod replay;
 mod util;
+mod watch;
