@@ -93,7 +93,15 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
 
     // The part of the message the reason is searched in.
     let mut tail = msg;
-    if let Some(p) = msg.find(OT_AUTHORIZED) {
+    // EC2 prefixes the real sentence with "You are not authorized to perform
+    // this operation. User: … is not authorized to perform: iam:PassRole …":
+    // use the first occurrence that names an action, else the first one.
+    let at = msg
+        .match_indices(OT_AUTHORIZED)
+        .map(|(p, _)| p)
+        .find(|&p| names_action(&msg[p + OT_AUTHORIZED.len()..]))
+        .or_else(|| msg.find(OT_AUTHORIZED));
+    if let Some(p) = at {
         let before = &msg[..p];
         out.not_authorized = before.ends_with('n');
         out.principal = principal_before(before.strip_suffix(['n', 'N']).unwrap_or(before));
@@ -117,6 +125,16 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
     }
     out.reason = parse_reason(tail, truncated);
     out
+}
+
+/// Does the text after "…ot authorized to perform" name an action
+/// (`: iam:PassRole`, or STS's ` sts:AssumeRoleWithWebIdentity`)?
+fn names_action(after: &str) -> bool {
+    after
+        .strip_prefix(':')
+        .or_else(|| after.strip_prefix(' '))
+        .map(|a| trim_punct(first_token(a.trim_start())))
+        .is_some_and(|t| t.contains(':') && !t.contains('"'))
 }
 
 /// The principal named before "is not authorized": the token after the last
@@ -292,7 +310,11 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
     }
     let code = error_code_in_line(line);
     let parsed = parse_message(line);
-    let denied = parsed.not_authorized || code.is_some_and(|(c, _)| is_denial_code(c));
+    // "is not authorized to perform" only counts when it names an action:
+    // prose about denials ("a runbook for when a call is not authorized to
+    // perform an action") is not one.
+    let denied = (parsed.not_authorized && parsed.action.is_some())
+        || code.is_some_and(|(c, _)| is_denial_code(c));
     if !denied {
         return match code {
             Some((c, _)) if is_auth_failure_code(c) => Outcome::AuthFailure(AuthFailure {
