@@ -41,9 +41,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Read archived logs (files, directories, `-` for stdin) and print a grouped report.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Print the hint for one error message.
     Explain(ExplainArgs),
+    /// Write a deterministic test corpus (same seed, same bytes) in every input format.
+    Generate(GenerateArgs),
     /// Combine shard reports (`replay --shard I/N --format json`) into one report.
     Merge(MergeArgs),
     /// Follow logs, count denials, serve Prometheus metrics and /report.
@@ -123,13 +125,48 @@ struct MergeArgs {
     output: OutputArgs,
 }
 
+#[derive(clap::Args, Debug)]
+struct GenerateArgs {
+    /// Seed: the same seed writes byte-identical files.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// CloudTrail records to write (repeated deliveries included).
+    #[arg(long, default_value_t = 2000)]
+    records: u64,
+    /// Fraction of events that are denials (0 to 1).
+    #[arg(long, default_value_t = 0.01)]
+    denial_rate: f64,
+    /// Distinct principals.
+    #[arg(long)]
+    principals: Option<u64>,
+    /// Accounts.
+    #[arg(long)]
+    accounts: Option<u32>,
+    /// Records per CloudTrail file.
+    #[arg(long)]
+    records_per_file: Option<usize>,
+    /// Formats, comma-separated: records, records-json, jsonl, lookup-events,
+    /// cw-export, cw-subscription, text.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "records,jsonl,text,cw-export"
+    )]
+    formats: Vec<denytrail::generate::CorpusFormat>,
+    /// Output directory (one folder per format, plus truth.json). `-` streams
+    /// JSON Lines to stdout instead (for benchmarks), with the truth on stderr.
+    #[arg(long, default_value = "corpus")]
+    out: PathBuf,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Replay(a) => run_replay(a),
+        Command::Replay(a) => run_replay(*a),
         Command::Explain(a) => run_explain(a),
         Command::Merge(a) => run_merge(a),
+        Command::Generate(a) => run_generate(a),
         Command::Watch(a) => denytrail::watch::run(a)
             .map(|()| exit::OK)
             .map_err(anyhow::Error::from),
@@ -287,11 +324,13 @@ fn run_explain(a: ExplainArgs) -> Result<u8> {
         OutputFormat::Json => serde_json::to_string_pretty(&hint)? + "\n",
         OutputFormat::Table | OutputFormat::Markdown => {
             let mut s = format!("hint [{}]\n{}\n", hint.code.as_str(), hint.text);
-            if !hint.policy.is_null() {
-                s += &format!(
-                    "\npolicy\n{}\n",
-                    serde_json::to_string_pretty(&hint.policy)?
-                );
+            for (title, doc) in [
+                ("policy", &hint.policy),
+                ("resource-side policy", &hint.resource_policy),
+            ] {
+                if !doc.is_null() {
+                    s += &format!("\n{title}\n{}\n", serde_json::to_string_pretty(doc)?);
+                }
             }
             s
         }
@@ -315,4 +354,37 @@ fn run_merge(a: MergeArgs) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+fn run_generate(a: GenerateArgs) -> Result<u8> {
+    use denytrail::generate::{self, CorpusConfig};
+    let mut b = CorpusConfig::builder()
+        .seed(a.seed)
+        .records(a.records)
+        .denial_rate(a.denial_rate);
+    if let Some(p) = a.principals {
+        b = b.principals(p);
+    }
+    if let Some(n) = a.accounts {
+        b = b.accounts(n);
+    }
+    if let Some(n) = a.records_per_file {
+        b = b.records_per_file(n);
+    }
+    let cfg = b.build()?;
+    if a.out.as_os_str() == "-" {
+        let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+        let truth = generate::write_jsonl(&cfg, out)?;
+        eprintln!("{}", serde_json::to_string_pretty(&truth)?);
+    } else {
+        let truth = generate::write_corpus(&cfg, &a.formats, &a.out)?;
+        eprintln!(
+            "denytrail: wrote {} records ({} denials, {} in the default scope) to {}",
+            truth.records,
+            truth.denials_all,
+            truth.denials_default_scope,
+            a.out.display()
+        );
+    }
+    Ok(exit::OK)
 }

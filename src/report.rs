@@ -298,7 +298,8 @@ impl Report {
                 let sessions = if g.sessions.is_empty() {
                     String::new()
                 } else {
-                    format!("  ({} sessions)", g.sessions.len())
+                    let n = g.sessions.len();
+                    format!("  ({n} session{})", if n == 1 { "" } else { "s" })
                 };
                 let _ = writeln!(o, "{}{}", g.principal, sessions);
                 last_principal = Some(&g.principal);
@@ -327,11 +328,16 @@ impl Report {
             for line in g.hint.text.lines() {
                 let _ = writeln!(o, "      {line}");
             }
-            if !g.hint.policy.is_null() {
-                let policy = serde_json::to_string_pretty(&g.hint.policy).unwrap_or_default();
-                let _ = writeln!(o, "    policy");
-                for line in policy.lines() {
-                    let _ = writeln!(o, "      {line}");
+            for (title, doc) in [
+                ("policy", &g.hint.policy),
+                ("resource-side policy", &g.hint.resource_policy),
+            ] {
+                if !doc.is_null() {
+                    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+                    let _ = writeln!(o, "    {title}");
+                    for line in text.lines() {
+                        let _ = writeln!(o, "      {line}");
+                    }
                 }
             }
         }
@@ -418,9 +424,14 @@ impl Report {
             for line in g.hint.text.lines() {
                 let _ = writeln!(o, "> {line}");
             }
-            if !g.hint.policy.is_null() {
-                let policy = serde_json::to_string_pretty(&g.hint.policy).unwrap_or_default();
-                let _ = writeln!(o, "\n```json\n{policy}\n```");
+            for (title, doc) in [
+                ("Identity policy", &g.hint.policy),
+                ("Resource-side policy", &g.hint.resource_policy),
+            ] {
+                if !doc.is_null() {
+                    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+                    let _ = writeln!(o, "\n{title}:\n\n```json\n{text}\n```");
+                }
             }
         }
         if !self.errors.is_empty() {

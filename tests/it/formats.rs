@@ -1,0 +1,221 @@
+//! Any input format ⇒ the same report, equal to the generator's truth; and
+//! golden reports and hints (regenerate with `DENYTRAIL_BLESS=1 cargo test
+//! --release --test it golden`).
+
+use std::path::Path;
+
+use denytrail::generate::Truth;
+use denytrail::report::Report;
+
+use crate::util::{repo, run};
+
+fn generate(dir: &Path, seed: &str, records: &str, rate: &str, formats: &str) -> Truth {
+    let out = run(&[
+        "generate",
+        "--seed",
+        seed,
+        "--records",
+        records,
+        "--denial-rate",
+        rate,
+        "--formats",
+        formats,
+        "--records-per-file",
+        "150",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth_path = if formats == "text" {
+        dir.join("text/truth.json")
+    } else {
+        dir.join("truth.json")
+    };
+    serde_json::from_slice(&std::fs::read(truth_path).unwrap()).unwrap()
+}
+
+fn replay(args: &[&str]) -> Report {
+    let mut full = vec!["replay", "--format", "json", "--quiet"];
+    full.extend_from_slice(args);
+    let out = run(&full);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const CLOUDTRAIL_FORMATS: [&str; 6] = [
+    "records",
+    "records-json",
+    "jsonl",
+    "lookup-events",
+    "cw-export",
+    "cw-subscription",
+];
+
+#[test]
+fn every_format_gives_the_same_report_and_it_matches_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(
+        dir.path(),
+        "11",
+        "3000",
+        "0.05",
+        &CLOUDTRAIL_FORMATS.join(","),
+    );
+    for scope in ["default", "all"] {
+        let want = if scope == "all" {
+            &truth.groups_all
+        } else {
+            &truth.groups_default_scope
+        };
+        let want_denials = if scope == "all" {
+            truth.denials_all
+        } else {
+            truth.denials_default_scope
+        };
+        let mut first: Option<(String, Report)> = None;
+        for f in CLOUDTRAIL_FORMATS {
+            let r = replay(&["--scope", scope, dir.path().join(f).to_str().unwrap()]);
+            assert_eq!(r.summary.denials, want_denials, "{f} {scope}");
+            assert_eq!(r.summary.errors, 0, "{f}: {:?}", r.errors);
+            let auth: u64 = r.summary.auth_failures.values().sum();
+            assert_eq!(auth, truth.auth_failures, "{f}");
+            let mut got: Vec<(String, String, u64)> = r
+                .groups
+                .iter()
+                .map(|g| (g.principal.clone(), g.action.clone(), g.count))
+                .collect();
+            got.sort();
+            let mut exp: Vec<(String, String, u64)> = want
+                .iter()
+                .map(|g| (g.principal.clone(), g.action.clone(), g.count))
+                .collect();
+            exp.sort();
+            assert_eq!(got, exp, "{f} {scope}");
+            match &first {
+                None => first = Some((f.to_string(), r)),
+                Some((f0, r0)) => {
+                    assert_eq!(r.groups, r0.groups, "{f} differs from {f0} ({scope})")
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn text_logs_match_their_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = generate(dir.path(), "5", "2000", "0.05", "text");
+    let r = replay(&["--scope", "all", dir.path().join("text").to_str().unwrap()]);
+    assert_eq!(r.summary.denials, truth.denials_all);
+    let mut got: Vec<(String, String, u64)> = r
+        .groups
+        .iter()
+        .map(|g| (g.principal.clone(), g.action.clone(), g.count))
+        .collect();
+    got.sort();
+    let mut exp: Vec<(String, String, u64)> = truth
+        .groups_all
+        .iter()
+        .map(|g| (g.principal.clone(), g.action.clone(), g.count))
+        .collect();
+    exp.sort();
+    assert_eq!(got, exp);
+}
+
+/// The shipped samples match their truth (the README's first command).
+#[test]
+fn shipped_samples_match_their_truth() {
+    let samples = repo().join("samples");
+    let truth: Truth =
+        serde_json::from_slice(&std::fs::read(samples.join("truth.json")).unwrap()).unwrap();
+    let mut dirs = Vec::new();
+    for f in ["records", "jsonl", "cw-export"] {
+        dirs.push(samples.join(f));
+    }
+    for d in &dirs {
+        let r = replay(&[d.to_str().unwrap()]);
+        assert_eq!(
+            r.summary.denials,
+            truth.denials_default_scope,
+            "{}",
+            d.display()
+        );
+    }
+}
+
+fn golden(name: &str, got: &str) {
+    let path = repo().join("tests/data/golden").join(name);
+    if std::env::var_os("DENYTRAIL_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; regenerate with DENYTRAIL_BLESS=1", path.display()));
+    assert!(
+        want == got,
+        "{} differs from the output; if the change is intended, regenerate with DENYTRAIL_BLESS=1 cargo test --release --test it golden\n--- got ---\n{got}",
+        path.display()
+    );
+}
+
+/// Golden reports, one per format, scope all: the report must not change
+/// unnoticed. Summary fields that depend on the container (files, bytes)
+/// are cleared before comparing.
+#[test]
+fn golden_reports_per_format() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        dir.path(),
+        "3",
+        "1500",
+        "0.06",
+        &(CLOUDTRAIL_FORMATS.join(",") + ",text"),
+    );
+    for f in CLOUDTRAIL_FORMATS.iter().chain(["text"].iter()) {
+        let mut r = replay(&["--scope", "all", dir.path().join(f).to_str().unwrap()]);
+        r.summary.files = 0;
+        r.summary.bytes = 0;
+        r.summary.skipped_files.clear();
+        golden(&format!("report-{f}.json"), &r.to_json());
+    }
+    let r = replay(&[dir.path().join("jsonl").to_str().unwrap()]);
+    let mut table = r.clone();
+    table.summary.files = 0;
+    table.summary.bytes = 0;
+    golden("report-default.txt", &table.to_table());
+    golden("report-default.md", &table.to_markdown());
+}
+
+/// One golden hint per hint case, through `denytrail explain`.
+#[test]
+fn golden_hints() {
+    let cases = std::fs::read_to_string(repo().join("tests/data/explain-cases.txt")).unwrap();
+    let mut n = 0;
+    for line in cases.lines() {
+        let Some((name, msg)) = line.split_once('\t') else {
+            continue;
+        };
+        let out = run(&["explain", msg]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        golden(
+            &format!("explain/{name}.txt"),
+            &String::from_utf8_lossy(&out.stdout),
+        );
+        n += 1;
+    }
+    assert!(n >= 10, "only {n} cases");
+}
