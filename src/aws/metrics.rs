@@ -81,7 +81,7 @@ impl AwsMetrics {
             cw_lag: GaugeVec::new(
                 Opts::new(
                     "denytrail_cloudwatch_lag_seconds",
-                    "Seconds between now and the newest event timestamp the CloudWatch follower has read.",
+                    "Seconds between now and the end of the time window the CloudWatch follower last read completely.",
                 ),
                 &["log_group"],
             )?,
