@@ -209,7 +209,8 @@ pub struct ReplayOptions {
     pub threads: usize,
     /// Take only this shard of the inputs.
     pub shard: Option<Shard>,
-    /// Keep every distinct denial in the report (shard reports, for merge).
+    /// Keep every denial event, repeated deliveries included, in the report
+    /// (shard reports, for merge).
     pub keep_denials: bool,
 }
 
@@ -309,7 +310,11 @@ pub fn replay(
                     for ev in evs {
                         match ev {
                             ScanEvent::Denial(d) => {
-                                if agg.add(&d) && opts.keep_denials {
+                                agg.add(&d);
+                                // Every copy, repeated deliveries included:
+                                // merge dedups across shards as one machine
+                                // would (the other copy's account counts).
+                                if opts.keep_denials {
                                     kept.push(*d);
                                 }
                             }
@@ -350,7 +355,9 @@ pub fn replay(
     errors.sort_by(|a, b| (&a.origin, a.offset).cmp(&(&b.origin, b.offset)));
     let mut report = Report::new(summary, agg.into_sorted(), &errors);
     if opts.keep_denials {
-        kept.sort_by(|a, b| (&a.event_time, &a.event_id).cmp(&(&b.event_time, &b.event_id)));
+        kept.sort_by(|a, b| {
+            (&a.event_time, &a.event_id, &a.account).cmp(&(&b.event_time, &b.event_id, &b.account))
+        });
         report.denials = Some(kept);
     }
     report
@@ -424,7 +431,6 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
         summary.candidates += s.candidates;
         summary.out_of_scope += s.out_of_scope;
         summary.skipped_records += s.skipped_records;
-        summary.duplicates += s.duplicates;
         add_maps(&mut summary.errors_by_kind, s.errors_by_kind);
         add_maps(&mut summary.auth_failures, s.auth_failures);
         add_maps(&mut summary.skipped_files, s.skipped_files);
@@ -437,8 +443,8 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
         return Err(MergeError::ScopeMismatch(scopes));
     }
     summary.scope = scopes.pop().unwrap_or_default();
-    // Duplicates across shards were counted by neither shard.
-    summary.duplicates += agg.duplicates();
+    // Shards keep every copy, so the merge sees all repeated deliveries.
+    summary.duplicates = agg.duplicates();
     errors.sort_by(|a, b| (&a.origin, a.offset).cmp(&(&b.origin, b.offset)));
     let mut report = Report::new(summary, agg.into_sorted(), &[]);
     errors.truncate(crate::report::MAX_LISTED_ERRORS);

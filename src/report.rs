@@ -167,8 +167,9 @@ pub struct Report {
     pub groups: Vec<ReportGroup>,
     /// The first [`MAX_LISTED_ERRORS`] input errors.
     pub errors: Vec<ReportError>,
-    /// Every distinct denial, only in shard reports (`--shard`), so that
-    /// `denytrail merge` can deduplicate across shards exactly.
+    /// Every denial event (repeated deliveries included), only in shard
+    /// reports (`--shard`), so that `denytrail merge` can deduplicate across
+    /// shards exactly as one machine would.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denials: Option<Vec<Denial>>,
 }
