@@ -3,8 +3,18 @@
 //! Gzip is detected by its magic bytes, never by the file name. Concatenated
 //! gzip members (as Firehose writes them) are read as one stream. A cap on
 //! the inflated size guards against decompression bombs.
+//!
+//! Two inflaters, chosen per input: a gzip input of at most
+//! [`WHOLE_MAX_COMPRESSED`] bytes whose trailer says it inflates to at most
+//! [`WHOLE_MAX_INFLATED`] (every CloudTrail archive file: a few MB) is
+//! inflated in one call by libdeflate, about twice as fast as a streaming
+//! inflater on CloudTrail JSON (2.0 GB/s against 1.0 GB/s for zlib-rs and
+//! 1.15 GB/s for zlib-ng, one core, inflated bytes); anything larger, and
+//! anything libdeflate rejects (a corrupt or truncated stream), is streamed
+//! through flate2 (zlib-rs) in bounded memory, which also reports how far a
+//! broken stream got.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -53,9 +63,24 @@ pub enum DecodeError {
     },
 }
 
+/// Gzip inputs up to this many compressed bytes may be inflated whole.
+pub const WHOLE_MAX_COMPRESSED: usize = 16 << 20;
+
+/// Gzip inputs that inflate to more than this many bytes are streamed, so a
+/// worker never holds more than this much inflated data at once.
+pub const WHOLE_MAX_INFLATED: usize = 64 << 20;
+
 /// A byte stream that is transparently inflated when it is gzip.
 ///
 /// Reads report [`DecodeError`]s with the inflated offset reached.
+///
+/// ```
+/// use denytrail::decode::Decoded;
+/// let mut d = Decoded::new(&b"{\"Records\":[]}"[..], 1 << 20).unwrap();
+/// let mut buf = [0u8; 64];
+/// assert_eq!(d.read_some(&mut buf).unwrap(), 14);
+/// assert!(!d.is_gzip());
+/// ```
 pub struct Decoded<R: Read> {
     inner: Inner<R>,
     produced: u64,
@@ -63,9 +88,18 @@ pub struct Decoded<R: Read> {
     gzip: bool,
 }
 
+/// The compressed bytes read ahead to try the whole-buffer inflater, then
+/// the rest of the reader.
+type Rest<R> = io::Chain<Cursor<Vec<u8>>, BufReader<R>>;
+
 enum Inner<R: Read> {
     Plain(BufReader<R>),
-    Gzip(Box<MultiGzDecoder<BufReader<R>>>),
+    Gzip(Box<MultiGzDecoder<BufReader<Rest<R>>>>),
+    /// Inflated in one call; `pos` bytes of it were handed out.
+    Whole {
+        data: Vec<u8>,
+        pos: usize,
+    },
 }
 
 impl<R: Read> Decoded<R> {
@@ -74,7 +108,25 @@ impl<R: Read> Decoded<R> {
         let mut br = BufReader::with_capacity(256 * 1024, reader);
         let gzip = is_gzip(br.fill_buf()?);
         let inner = if gzip {
-            Inner::Gzip(Box::new(MultiGzDecoder::new(br)))
+            // Read ahead up to the whole-buffer limit; a short input is
+            // inflated at once, a long one streams on from what was read.
+            let mut head = Vec::new();
+            (&mut br)
+                .take(WHOLE_MAX_COMPRESSED as u64 + 1)
+                .read_to_end(&mut head)?;
+            let whole = (head.len() <= WHOLE_MAX_COMPRESSED)
+                .then(|| inflate_whole(&head, cap))
+                .flatten();
+            match whole {
+                Some(data) => Inner::Whole { data, pos: 0 },
+                None => {
+                    let rest = Cursor::new(head).chain(br);
+                    Inner::Gzip(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+                        256 * 1024,
+                        rest,
+                    ))))
+                }
+            }
         } else {
             Inner::Plain(br)
         };
@@ -84,6 +136,22 @@ impl<R: Read> Decoded<R> {
             cap,
             gzip,
         })
+    }
+
+    /// Everything not yet read, when the input was inflated whole: the
+    /// caller scans it in place instead of copying it out chunk by chunk.
+    /// The bytes count as read.
+    pub fn take_whole(&mut self) -> Option<Vec<u8>> {
+        match &mut self.inner {
+            Inner::Whole { data, pos } => {
+                let mut data = std::mem::take(data);
+                data.drain(..*pos);
+                *pos = 0;
+                self.produced += data.len() as u64;
+                Some(data)
+            }
+            _ => None,
+        }
     }
 
     /// Was the input gzip?
@@ -102,6 +170,12 @@ impl<R: Read> Decoded<R> {
             let r = match &mut self.inner {
                 Inner::Plain(r) => r.read(buf),
                 Inner::Gzip(r) => r.read(buf),
+                Inner::Whole { data, pos } => {
+                    let n = buf.len().min(data.len() - *pos);
+                    buf[..n].copy_from_slice(&data[*pos..*pos + n]);
+                    *pos += n;
+                    Ok(n)
+                }
             };
             match r {
                 Ok(n) => break n,
@@ -140,6 +214,106 @@ impl<R: Read> Decoded<R> {
             }
             out.extend_from_slice(&chunk[..n]);
         }
+    }
+}
+
+/// The size the last gzip member's trailer gives (ISIZE: the inflated size
+/// modulo 2^32).
+fn trailer_size(gz: &[u8]) -> Option<usize> {
+    let t: [u8; 4] = gz.get(gz.len().checked_sub(4)?..)?.try_into().ok()?;
+    Some(u32::from_le_bytes(t) as usize)
+}
+
+/// Inflate every member of a complete in-memory gzip stream with libdeflate.
+/// `None` when the stream is corrupt or truncated, inflates past `cap` or
+/// past [`WHOLE_MAX_INFLATED`]: the caller then streams it, which reports
+/// the error with the good bytes before it.
+fn inflate_whole(gz: &[u8], cap: u64) -> Option<Vec<u8>> {
+    let limit = WHOLE_MAX_INFLATED.min(usize::try_from(cap).unwrap_or(usize::MAX));
+    let mut size = trailer_size(gz)?;
+    if size > limit {
+        return None;
+    }
+    let mut out: Vec<u8> = Vec::new();
+    let mut d = Inflater::new()?;
+    let mut pos = 0;
+    while pos < gz.len() {
+        // Room for the member: its own trailer is not known before it is
+        // inflated, so start from the last one and double on demand.
+        if out.capacity() - out.len() < size.max(64 << 10) {
+            out.reserve(size.max(64 << 10));
+        }
+        match d.gzip_member(&gz[pos..], &mut out) {
+            Member::Done(used) => pos += used,
+            Member::NoRoom if out.capacity() < limit => {
+                size = (out.capacity() * 2).min(limit) - out.len();
+            }
+            Member::NoRoom | Member::Bad => return None,
+        }
+        if out.len() > limit {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// What inflating one gzip member did.
+enum Member {
+    /// Inflated, using this many input bytes.
+    Done(usize),
+    /// The output buffer's spare room is too small.
+    NoRoom,
+    /// Corrupt, truncated, or not gzip.
+    Bad,
+}
+
+/// A libdeflate decompressor (owned, freed on drop).
+struct Inflater(std::ptr::NonNull<libdeflate_sys::libdeflate_decompressor>);
+
+impl Inflater {
+    fn new() -> Option<Inflater> {
+        // SAFETY: no preconditions; a null return means out of memory.
+        let p = unsafe { libdeflate_sys::libdeflate_alloc_decompressor() };
+        std::ptr::NonNull::new(p).map(Inflater)
+    }
+
+    /// Inflate the first gzip member of `gz` into the spare capacity of
+    /// `out`, appending to it.
+    fn gzip_member(&mut self, gz: &[u8], out: &mut Vec<u8>) -> Member {
+        let spare = out.spare_capacity_mut();
+        let (mut used, mut made) = (0usize, 0usize);
+        // SAFETY: `gz` is valid for reads of `gz.len()` bytes and `spare`
+        // for writes of `spare.len()` bytes; libdeflate writes at most that
+        // many bytes and reports how many in `made`, and how much input it
+        // used in `used`. The decompressor is owned and not shared.
+        let r = unsafe {
+            libdeflate_sys::libdeflate_gzip_decompress_ex(
+                self.0.as_ptr(),
+                gz.as_ptr().cast(),
+                gz.len(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                &mut used,
+                &mut made,
+            )
+        };
+        match r {
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS if made <= spare.len() => {
+                // SAFETY: libdeflate initialized `made` bytes of the spare
+                // capacity, which is within it.
+                unsafe { out.set_len(out.len() + made) };
+                Member::Done(used.max(1))
+            }
+            libdeflate_sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Member::NoRoom,
+            _ => Member::Bad,
+        }
+    }
+}
+
+impl Drop for Inflater {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libdeflate_alloc_decompressor, freed once.
+        unsafe { libdeflate_sys::libdeflate_free_decompressor(self.0.as_ptr()) }
     }
 }
 
@@ -192,6 +366,60 @@ mod tests {
         assert!(matches!(err, DecodeError::Gzip { .. }), "{err}");
         assert!(!out.is_empty());
         assert_eq!(&data[..out.len()], &out[..]);
+    }
+
+    #[test]
+    fn whole_and_streamed_inflate_agree() {
+        let data: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
+        let one = gz(&data);
+        let mut d = Decoded::new(&one[..], 1 << 30).unwrap();
+        assert!(matches!(d.inner, Inner::Whole { .. }));
+        let mut out = Vec::new();
+        d.read_to_end_capped(&mut out, 1 << 30).unwrap();
+        assert_eq!(out, data);
+        // Many members, the last one small: the buffer grows as needed.
+        let mut many = Vec::new();
+        for c in data.chunks(100_000) {
+            many.extend(gz(c));
+        }
+        many.extend(gz(b"end"));
+        let mut d = Decoded::new(&many[..], 1 << 30).unwrap();
+        assert!(matches!(d.inner, Inner::Whole { .. }));
+        let whole = d.take_whole().unwrap();
+        assert_eq!(&whole[..data.len()], &data[..]);
+        assert_eq!(&whole[data.len()..], b"end");
+        assert_eq!(d.offset(), whole.len() as u64);
+        // Trailing junk after a member: streamed, and reported.
+        let mut junk = one.clone();
+        junk.extend_from_slice(b"garbage");
+        let mut d = Decoded::new(&junk[..], 1 << 30).unwrap();
+        assert!(matches!(d.inner, Inner::Gzip(_)));
+        let mut out = Vec::new();
+        assert!(d.read_to_end_capped(&mut out, 1 << 30).is_err());
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn large_inputs_stream_past_the_read_ahead() {
+        // Incompressible enough to exceed the whole-buffer read-ahead.
+        let mut x: u64 = 1;
+        let data: Vec<u8> = (0..(WHOLE_MAX_COMPRESSED + (1 << 20)))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let z = gz(&data);
+        assert!(z.len() > WHOLE_MAX_COMPRESSED);
+        let mut d = Decoded::new(&z[..], 1 << 40).unwrap();
+        assert!(matches!(d.inner, Inner::Gzip(_)));
+        let mut out = Vec::new();
+        d.read_to_end_capped(&mut out, 1 << 40).unwrap();
+        assert!(out == data);
     }
 
     #[test]

@@ -59,6 +59,17 @@ pub enum InputErrorKind {
 }
 
 impl InputErrorKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [InputErrorKind; 7] = [
+        InputErrorKind::TruncatedGzip,
+        InputErrorKind::InvalidJson,
+        InputErrorKind::InvalidUtf8,
+        InputErrorKind::OversizedRecord,
+        InputErrorKind::Binary,
+        InputErrorKind::Unreadable,
+        InputErrorKind::GzipTooLarge,
+    ];
+
     /// The metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -381,16 +392,26 @@ impl Scanner {
         };
         let gzip = dec.is_gzip();
         let mut st = ScanStats::default();
-        let mut buf: Vec<u8> = Vec::with_capacity(self.chunk + 64 * 1024);
-        // Fill the first chunk to detect the format.
         let mut failed = false;
-        let mut eof = fill(&mut dec, &mut buf, self.chunk.min(64 * 1024), &mut |e| {
-            failed = true;
-            out(decode_error(origin, e))
-        });
+        let (mut buf, mut eof) = match dec.take_whole() {
+            // Inflated in one go: scan it in place.
+            Some(all) => (all, true),
+            None => {
+                // Fill the first chunk to detect the format.
+                let mut buf: Vec<u8> = Vec::with_capacity(self.chunk + 64 * 1024);
+                let eof = fill(&mut dec, &mut buf, self.chunk.min(64 * 1024), &mut |e| {
+                    failed = true;
+                    out(decode_error(origin, e))
+                });
+                (buf, eof)
+            }
+        };
         let format = frame::detect(&buf, eof);
+        // What detection looked at: a skipped or binary input counts these
+        // bytes, whether it was inflated whole or streamed.
+        let head = buf.len().min(self.chunk.min(64 * 1024)) as u64;
         match format {
-            Format::Skip(_) => {}
+            Format::Skip(_) => st.bytes = head,
             Format::Binary => {
                 let at = memchr::memchr(0, &buf).unwrap_or(0) as u64;
                 out(err(
@@ -398,7 +419,7 @@ impl Scanner {
                     InputErrorKind::Binary,
                     "binary data, not a log (not gzip, not text); file skipped".to_string(),
                 ));
-                st.bytes = buf.len() as u64;
+                st.bytes = head;
             }
             Format::Lines => {
                 self.stream_lines(&mut dec, buf, eof, origin, &mut st, out);
@@ -420,7 +441,9 @@ impl Scanner {
             }
         }
         // Every decoded byte counts as scanned, whatever path it took.
-        st.bytes = st.bytes.max(dec.offset());
+        if !matches!(format, Format::Skip(_) | Format::Binary) {
+            st.bytes = st.bytes.max(dec.offset());
+        }
         StreamSummary {
             stats: st,
             format,
