@@ -63,11 +63,19 @@ impl SourceKind {
 pub fn auth_failure_label(code: &str) -> &'static str {
     match code {
         "InvalidClientTokenId" => "InvalidClientTokenId",
-        "ExpiredToken" => "ExpiredToken",
+        "ExpiredToken" | "ExpiredTokenException" => "ExpiredToken",
         "SignatureDoesNotMatch" => "SignatureDoesNotMatch",
         _ => "other",
     }
 }
+
+/// Every value [`auth_failure_label`] can return.
+pub const AUTH_FAILURE_LABELS: [&str; 4] = [
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "SignatureDoesNotMatch",
+    "other",
+];
 
 /// The registry and a handle to every metric in it.
 ///
@@ -260,6 +268,20 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), RUSTC_VERSION])
             .set(1);
+        // Closed label sets start at zero, so that rate() and increase()
+        // have a series (and alerts a baseline) before the first event.
+        for kind in ["rename", "truncate"] {
+            m.file_rotations.with_label_values(&[kind]);
+        }
+        for outcome in ["ok", "error"] {
+            m.checkpoint_writes.with_label_values(&[outcome]);
+        }
+        for kind in crate::scan::InputErrorKind::ALL {
+            m.input_errors.with_label_values(&[kind.as_str()]);
+        }
+        for code in AUTH_FAILURE_LABELS {
+            m.auth_failures.with_label_values(&[code]);
+        }
         #[cfg(target_os = "linux")]
         m.registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
