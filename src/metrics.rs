@@ -268,6 +268,14 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), RUSTC_VERSION])
             .set(1);
+        // Closed label sets no alert reads as "new series = event": present
+        // from the start, at 0, so rate() and increase() have a baseline.
+        for outcome in ["ok", "error"] {
+            m.checkpoint_writes.with_label_values(&[outcome]);
+        }
+        for kind in ["rename", "truncate"] {
+            m.file_rotations.with_label_values(&[kind]);
+        }
         // Closed label sets start at zero, so that rate() and increase()
         // have a series (and alerts a baseline) before the first event.
         for kind in ["rename", "truncate"] {
