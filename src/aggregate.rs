@@ -94,15 +94,15 @@ impl Group {
         insert_opt(&mut self.error_codes, &d.error_code);
         // The example is the message of the earliest event (ties: the
         // smallest message), so it does not depend on the order of arrival.
-        if !d.message.is_empty() {
-            if better_example(
+        if !d.message.is_empty()
+            && better_example(
                 &self.example_message,
                 &self.first_seen,
                 &d.message,
                 &d.event_time,
-            ) {
-                self.example_message = Some(d.message.clone());
-            }
+            )
+        {
+            self.example_message = Some(d.message.clone());
         }
         if let Some(t) = &d.event_time {
             if self.first_seen.as_ref().is_none_or(|f| t < f) {

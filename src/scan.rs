@@ -425,7 +425,7 @@ impl Scanner {
                 self.stream_lines(&mut dec, buf, eof, origin, &mut st, out);
             }
             Format::RecordsArray => {
-                self.stream_records(&mut dec, buf, eof, failed, origin, &mut st, out);
+                self.stream_records(&mut dec, Head { buf, eof, failed }, origin, &mut st, out);
             }
             Format::LookupEvents | Format::CwSubscription | Format::Documents => {
                 if !eof {
@@ -516,13 +516,16 @@ impl Scanner {
     fn stream_records<R: Read>(
         &self,
         dec: &mut Decoded<R>,
-        mut buf: Vec<u8>,
-        mut eof: bool,
-        mut failed: bool,
+        head: Head,
         origin: &str,
         st: &mut ScanStats,
         out: &mut dyn FnMut(ScanEvent),
     ) {
+        let Head {
+            mut buf,
+            mut eof,
+            mut failed,
+        } = head;
         let mut framer = RecordsFramer::new();
         let mut base: u64 = 0;
         let mut scanned = 0usize;
@@ -748,6 +751,16 @@ impl Scanner {
             })),
         }
     }
+}
+
+/// The first bytes of a stream, read to detect its format.
+struct Head {
+    /// What was read.
+    buf: Vec<u8>,
+    /// The stream ended within them.
+    eof: bool,
+    /// It ended on a decode error (already reported).
+    failed: bool,
 }
 
 /// Count newline-terminated lines, plus a final unterminated one.
