@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{Denial, PrincipalKind, Reason};
 
+/// The principal a bounded aggregate (the sidecar past `--max-series`)
+/// counts folded principals under.
+pub const FOLDED_PRINCIPAL: &str = "__other__";
+
 /// All denials of one principal on one action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {

@@ -21,7 +21,7 @@ use prometheus::{
 };
 
 /// The `principal` label value denials are folded into past the series cap.
-pub const OTHER: &str = "__other__";
+pub const OTHER: &str = crate::aggregate::FOLDED_PRINCIPAL;
 
 /// Where records came from: the `source_kind` label. A closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -58,7 +58,18 @@ pub fn hint_for(group: &Group) -> Hint {
     let codes = distinct(ranked.iter().map(|(_, c, _)| *c));
     let policy = identity_policy(&facts);
     let resource_policy = resource_policy(&facts, code);
-    let text = compose(&facts, code, main_reason.as_ref(), &resource_policy);
+    let mut text = compose(&facts, code, main_reason.as_ref(), &resource_policy);
+    if group.principal == crate::aggregate::FOLDED_PRINCIPAL {
+        // The sidecar folds principals past its series cap into one group:
+        // its hint speaks of many principals, not of one called __other__.
+        text = format!(
+            "Several principals (folded into {folded} past --max-series) were denied {action}; \
+             each needs the allow below in its own identity-based policy. \
+             Run `denytrail replay` on the same logs for one group per principal.\n{text}",
+            action = group.action,
+            folded = crate::aggregate::FOLDED_PRINCIPAL
+        );
+    }
     Hint {
         code,
         codes,

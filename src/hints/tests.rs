@@ -987,3 +987,16 @@ fn explain_message_reads_a_codeguru_error_line() {
     assert!(explain_message("all good").is_none());
     assert!(explain_message("{not json").is_none());
 }
+
+#[test]
+fn folded_principals_get_a_hint_about_many_principals() {
+    let mut x = on("codeguru-profiler:DescribeProfilingGroup", PG);
+    x.principal = crate::aggregate::FOLDED_PRINCIPAL.into();
+    x.principal_kind = PrincipalKind::Other;
+    let h = hint_for(&group(&[x.clone()]));
+    assert!(h.text.starts_with("Several principals"), "{}", h.text);
+    assert!(h.text.contains("denytrail replay"), "{}", h.text);
+    // A named principal gets no such preamble.
+    let h = hint_for(&group(&[on("codeguru-profiler:DescribeProfilingGroup", PG)]));
+    assert!(!h.text.contains("Several principals"), "{}", h.text);
+}
