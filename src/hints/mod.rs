@@ -1,4 +1,4 @@
-//! Remediation hints: pure functions of a [`Group`].
+//! Remediation hints: pure functions of a [`Group`](crate::aggregate::Group).
 //!
 //! For each group: what the administrator must allow (a least-privilege IAM
 //! policy statement), who can fix it, and when an identity-policy change will
