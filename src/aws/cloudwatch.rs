@@ -395,6 +395,12 @@ pub struct FollowBatch {
     pub events: Vec<LogEvent>,
     /// The checkpoint covering these events and every one before.
     pub checkpoint: Checkpoint,
+    /// Set on one event-less batch that [`Follower::run`] sends after its
+    /// first poll that reached the present (or failed): every event the
+    /// follower had delivered to a previous process after `start` has been
+    /// delivered again before it, so a consumer that re-seeded its counters
+    /// from a checkpoint may now report them.
+    pub caught_up: bool,
 }
 
 /// Knobs of a [`Follower`].
@@ -553,6 +559,7 @@ impl Follower {
                     log_group: group.clone(),
                     events: fresh,
                     checkpoint: cp.clone(),
+                    caught_up: false,
                 };
                 if !self.send(tx, batch, cancel).await {
                     return Ok(PollEnd::Stopped);
@@ -587,6 +594,7 @@ impl Follower {
                 log_group: group.clone(),
                 events: Vec::new(),
                 checkpoint: cp.clone(),
+                caught_up: false,
             };
             if !self.send(tx, batch, cancel).await {
                 return Ok(PollEnd::Stopped);
@@ -611,6 +619,8 @@ impl Follower {
     /// Poll until cancelled or until the receiver is dropped, starting from
     /// `start`; returns the last checkpoint. API errors are logged (with
     /// the permission to grant when denied) and the next poll tries again.
+    /// After the first poll that reached the present (or failed), one
+    /// event-less batch with [`FollowBatch::caught_up`] set is sent.
     pub async fn run(
         self,
         start: Checkpoint,
@@ -618,6 +628,7 @@ impl Follower {
         tx: mpsc::Sender<FollowBatch>,
     ) -> Checkpoint {
         let mut cp = start;
+        let mut announced = false;
         loop {
             let mut attempt = cp.clone();
             let complete = match self.poll(&mut attempt, &tx, &cancel).await {
@@ -634,6 +645,18 @@ impl Follower {
             let behind = (self.clock)() - cp.start_ms > self.cfg.max_window.as_millis() as i64;
             if complete && behind && !cancel.is_cancelled() {
                 continue;
+            }
+            if !announced {
+                announced = true;
+                let batch = FollowBatch {
+                    log_group: self.cfg.spec.group.clone(),
+                    events: Vec::new(),
+                    checkpoint: cp.clone(),
+                    caught_up: true,
+                };
+                if !self.send(&tx, batch, &cancel).await {
+                    return cp;
+                }
             }
             tokio::select! {
                 _ = cancel.cancelled() => return cp,
