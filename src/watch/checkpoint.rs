@@ -1,5 +1,6 @@
-//! Checkpoints: where every followed file was read to, and what had been
-//! counted at that point, saved together so they always agree.
+//! Checkpoints: where every followed file and CloudWatch Logs log group was
+//! read to, and what had been counted at that point, saved together so they
+//! always agree.
 //!
 //! One JSON file, `<state-dir>/checkpoint.json`, replaced atomically: written
 //! to a temporary file in the same directory, fsynced, renamed over the old
@@ -7,6 +8,7 @@
 //! or the new checkpoint, never a mix. A checkpoint that cannot be parsed is
 //! moved aside (`checkpoint.json.corrupt`) and denytrail starts afresh.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +33,10 @@ pub struct Checkpoint {
     pub written_at: f64,
     /// Followed files and their offsets.
     pub files: Vec<FilePosition>,
+    /// Followed CloudWatch Logs log groups (by name) and where their
+    /// followers stand (absent in checkpoints written before `--cloudwatch`).
+    #[serde(default)]
+    pub cloudwatch: BTreeMap<String, crate::aws::Checkpoint>,
     /// What had been counted up to those offsets.
     pub tally: SavedTally,
 }

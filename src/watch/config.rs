@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::tail::{FileSource, SourceError, StartAt};
+use crate::aws::{AwsConnArgs, AwsError, LogGroupSpec};
 use crate::scan::Scanner;
 use crate::scope::{Scope, ScopeError};
 
@@ -29,9 +30,33 @@ pub struct WatchArgs {
     /// Also read standard input until it ends (the server keeps running).
     #[arg(long)]
     pub stdin: bool,
+    /// Follow a CloudWatch Logs log group by polling FilterLogEvents
+    /// (repeatable; `cloudwatch://` prefix optional). Its name is the
+    /// `source` label. Needs logs:FilterLogEvents
+    /// (deploy/iam/watch-cloudwatch.json).
+    #[arg(long = "cloudwatch", value_name = "LOG_GROUP[?stream=PREFIX]")]
+    pub cloudwatch: Vec<String>,
+    /// How far back each CloudWatch poll looks again for events ingested
+    /// late (events ingested later than this after their timestamp are
+    /// missed).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub cw_lookback: Duration,
+    /// Pause between two polls of one CloudWatch log group (the request
+    /// rate is capped by --cw-rate in any case).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub cw_poll_interval: Duration,
+    /// Longest time span one CloudWatch poll covers when catching up
+    /// (bounds the memory of one poll).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, hide = true)]
+    pub cw_max_window: Duration,
+    /// How to reach AWS (CloudWatch sources only).
+    #[command(flatten)]
+    pub aws: AwsConnArgs,
     /// Where to start in files present at start when there is no
     /// checkpoint: `end` (only new lines) or `start` (everything). Files
-    /// that appear later are always read from their start.
+    /// that appear later are always read from their start. CloudWatch log
+    /// groups without a checkpoint start now (`end`) or 14 days back
+    /// (`start`, the FilterLogEvents horizon of a fresh follower).
     #[arg(long, value_enum, default_value_t = StartAt::End)]
     pub from: StartAt,
     /// Directory for checkpoints (offsets, counts, dedup window). Without
@@ -80,8 +105,16 @@ pub struct WatchArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Nothing to read.
-    #[error("nothing to watch: give --file GLOB (repeatable) and/or --stdin")]
+    #[error(
+        "nothing to watch: give --file GLOB, --cloudwatch LOG_GROUP (both repeatable) and/or --stdin"
+    )]
     NoSources,
+    /// A bad `--cloudwatch` or AWS flag.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The same log group given twice (its checkpoint would be shared).
+    #[error("--cloudwatch {0:?} is given more than once")]
+    DuplicateLogGroup(String),
     /// A bad `--file`.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -103,6 +136,16 @@ pub struct Settings {
     pub files: Vec<FileSource>,
     /// Read stdin.
     pub stdin: bool,
+    /// CloudWatch Logs log groups to follow (distinct groups).
+    pub cloudwatch: Vec<LogGroupSpec>,
+    /// How to reach AWS (used only when `cloudwatch` is not empty).
+    pub aws: AwsConnArgs,
+    /// CloudWatch lookback per poll.
+    pub cw_lookback: Duration,
+    /// Pause between two polls of one log group.
+    pub cw_poll_interval: Duration,
+    /// Longest span of one CloudWatch poll.
+    pub cw_max_window: Duration,
     /// Start position for files without checkpoint.
     pub from: StartAt,
     /// Checkpoint directory.
@@ -132,7 +175,7 @@ pub struct Settings {
 impl WatchArgs {
     /// Check the arguments and build the working settings.
     pub fn build(&self) -> Result<Settings, ConfigError> {
-        if self.files.is_empty() && !self.stdin {
+        if self.files.is_empty() && !self.stdin && self.cloudwatch.is_empty() {
             return Err(ConfigError::NoSources);
         }
         if self.max_series == 0 {
@@ -149,6 +192,23 @@ impl WatchArgs {
             .iter()
             .map(|s| FileSource::parse(s))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut cloudwatch: Vec<LogGroupSpec> = Vec::with_capacity(self.cloudwatch.len());
+        for arg in &self.cloudwatch {
+            let spec = LogGroupSpec::parse(arg)?;
+            if cloudwatch.iter().any(|s| s.group == spec.group) {
+                return Err(ConfigError::DuplicateLogGroup(spec.group));
+            }
+            cloudwatch.push(spec);
+        }
+        if !cloudwatch.is_empty() {
+            self.aws.check()?;
+            if self.cw_poll_interval.is_zero() {
+                return Err(ConfigError::Zero("--cw-poll-interval"));
+            }
+            if self.cw_max_window.is_zero() {
+                return Err(ConfigError::Zero("--cw-max-window"));
+            }
+        }
         let scanner = Scanner::builder()
             .scope(Scope::parse(&self.scope)?)
             .max_record(self.max_record)
@@ -156,6 +216,11 @@ impl WatchArgs {
         Ok(Settings {
             files,
             stdin: self.stdin,
+            cloudwatch,
+            aws: self.aws.clone(),
+            cw_lookback: self.cw_lookback,
+            cw_poll_interval: self.cw_poll_interval,
+            cw_max_window: self.cw_max_window,
             from: self.from,
             state_dir: self.state_dir.clone(),
             checkpoint_interval: self.checkpoint_interval,
@@ -239,5 +304,41 @@ mod tests {
         assert_eq!(s.series_ttl, None);
         assert_eq!(s.listen.port(), 9466);
         assert_eq!(s.from, StartAt::End);
+        assert!(s.cloudwatch.is_empty());
+    }
+
+    #[test]
+    fn checks_cloudwatch_arguments() {
+        let s = build(&[
+            "--cloudwatch",
+            "cloudwatch:///aws/ct?stream=111_",
+            "--cloudwatch",
+            "app",
+            "--cw-rate",
+            "4",
+            "--cw-lookback",
+            "30s",
+        ])
+        .unwrap();
+        assert_eq!(s.cloudwatch.len(), 2);
+        assert_eq!(s.cloudwatch[0].group, "/aws/ct");
+        assert_eq!(s.cloudwatch[0].stream_prefix.as_deref(), Some("111_"));
+        assert_eq!(s.cw_lookback, Duration::from_secs(30));
+        assert_eq!(s.cw_poll_interval, Duration::from_secs(10));
+        assert_eq!(s.aws.cw_rate, 4.0);
+        assert!(matches!(
+            build(&["--cloudwatch", "a", "--cloudwatch", "a?stream=x"]),
+            Err(ConfigError::DuplicateLogGroup(_))
+        ));
+        assert!(matches!(
+            build(&["--cloudwatch", "a", "--cw-rate", "0"]),
+            Err(ConfigError::Aws(_))
+        ));
+        assert!(matches!(
+            build(&["--cloudwatch", "a?x=1"]),
+            Err(ConfigError::Aws(_))
+        ));
+        // AWS flags are not checked without a log group.
+        assert!(build(&["--stdin", "--cw-rate", "0"]).is_ok());
     }
 }

@@ -1,9 +1,12 @@
 //! Wiring of `watch`: the only place that spawns threads and tasks.
 //!
 //! ```text
-//! stdin thread ──(bounded channel)──┐
-//! file tailer (polled) ─────────────┴─> ingest loop (blocking thread):
-//!     scan → tally (series, groups, dedup) → metrics;  checkpoints
+//! stdin thread ───────────────────────(bounded channel)──┐
+//! CloudWatch followers (tokio, one per log group,        │
+//!   one shared rate limit) ─(bounded)─> forwarder ───────┤
+//! file tailer (polled) ──────────────────────────────────┴─> ingest loop
+//!     (blocking thread): scan → tally (series, groups, dedup) → metrics;
+//!     checkpoints (file offsets + CloudWatch positions + counters)
 //! HTTP server (tokio) reads metrics and tally
 //! ```
 //! Shutdown (SIGTERM/SIGINT, or the ingest loop failing): the ingest loop
@@ -11,6 +14,7 @@
 //! then the server stops last after answering in-flight requests, all
 //! within `--shutdown-timeout`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -25,8 +29,9 @@ use super::dedup::DedupWindow;
 use super::series::SeriesTable;
 use super::server::{self, Health, Shared};
 use super::stdin::{self, Feed};
-use super::tail::{TailEvent, TailOptions, Tailer};
+use super::tail::{StartAt, TailEvent, TailOptions, Tailer};
 use super::tally::{Batch, Now, Tally};
+use crate::aws::{self, AwsMetrics, FollowBatch, Follower, FollowerConfig, RateLimiter};
 use crate::events::{
     CheckpointLoaded, CheckpointWriteError, CheckpointWritten, FileClosed, FileIgnored, FileOpened,
     FileRotated,
@@ -82,22 +87,30 @@ const READ_BUDGET: u64 = 16 << 20;
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 /// Messages waiting between the stdin thread and the ingest loop.
 const FEED_CAPACITY: usize = 16;
+/// CloudWatch batches waiting between the followers and the forwarder.
+const CW_CAPACITY: usize = 4;
+/// How far back a log group without checkpoint is read with `--from
+/// start`.
+const CW_FROM_START: Duration = Duration::from_secs(14 * 86_400);
 
 /// Run `denytrail watch` until SIGTERM/SIGINT.
 pub fn run(args: WatchArgs) -> Result<(), WatchError> {
     let settings = args.build()?;
     let dispatch = log_dispatch(settings.log_format);
-    // `main` installed a global subscriber for the other commands; watch's
-    // own (level info, `--log-format`) is the default of every thread it
-    // runs on.
-    let _log = tracing::dispatcher::set_default(&dispatch);
-    let for_threads = dispatch.clone();
+    // watch's subscriber (level info, `--log-format`) is the global one;
+    // should one be installed already (a test harness), it is the default
+    // of every thread watch runs on instead.
+    let global = tracing::dispatcher::set_global_default(dispatch.clone()).is_ok();
+    let _log = (!global).then(|| tracing::dispatcher::set_default(&dispatch));
+    let for_threads = (!global).then(|| dispatch.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("denytrail-watch")
         .enable_all()
         .on_thread_start(move || {
-            std::mem::forget(tracing::dispatcher::set_default(&for_threads));
+            if let Some(d) = &for_threads {
+                std::mem::forget(tracing::dispatcher::set_default(d));
+            }
         })
         .build()
         .map_err(WatchError::Runtime)?;
@@ -147,6 +160,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
             read_budget: READ_BUDGET,
         },
     );
+    let mut saved_cw = BTreeMap::new();
     if let Some(dir) = &s.state_dir {
         std::fs::create_dir_all(dir).map_err(|source| WatchError::StateDir {
             path: dir.clone(),
@@ -163,6 +177,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
                 .emit(&metrics);
                 tally.restore(c.tally, now);
                 tailer.restore(c.files);
+                saved_cw = c.cloudwatch;
             }
             Ok(None) => {}
             Err(e @ CheckpointError::Corrupt { .. }) => {
@@ -199,6 +214,11 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
             let _ = tx.try_send(Feed::Wake);
         });
     }
+    let cloudwatch = if s.cloudwatch.is_empty() {
+        None
+    } else {
+        Some(start_cloudwatch(&s, &metrics, saved_cw, &shutdown, &tracker, tx.clone()).await?)
+    };
     let ingest = Ingest {
         tailer,
         tally: tally.clone(),
@@ -212,6 +232,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
         poll_interval: s.poll_interval,
         shutdown: shutdown.clone(),
         saved: None,
+        cloudwatch,
     };
     let ingest = {
         let shutdown = shutdown.clone();
@@ -263,6 +284,75 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
     Ok(())
 }
 
+/// Start one follower per log group (all taking request slots from one
+/// rate limiter) and the forwarder that moves their batches into the
+/// ingest channel. Each follower starts from its saved position, else now
+/// (`--from end`) or 14 days back (`--from start`).
+async fn start_cloudwatch(
+    s: &Settings,
+    metrics: &Metrics,
+    mut saved: BTreeMap<String, aws::Checkpoint>,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+    feed: SyncSender<Feed>,
+) -> Result<CloudWatch, WatchError> {
+    let (_, logs) = aws::context::clients(&s.aws).await;
+    let aws_metrics = AwsMetrics::register(metrics.registry())?;
+    let limiter = Arc::new(RateLimiter::per_second(s.aws.cw_rate).ok_or_else(|| {
+        ConfigError::Aws(aws::AwsError::Config(format!(
+            "--cw-rate {} is out of range",
+            s.aws.cw_rate
+        )))
+    })?);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let fresh = match s.from {
+        StartAt::End => now_ms,
+        StartAt::Start => now_ms.saturating_sub(CW_FROM_START.as_millis() as i64),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<FollowBatch>(CW_CAPACITY);
+    let mut positions = BTreeMap::new();
+    for spec in &s.cloudwatch {
+        let (start, from) = match saved.remove(&spec.group) {
+            Some(cp) => (cp, "checkpoint"),
+            None => (aws::Checkpoint::at(fresh), "flag"),
+        };
+        let mut cfg = FollowerConfig::new(spec.clone());
+        cfg.filter_pattern = s.aws.pattern();
+        cfg.page_limit = s.aws.cw_page_limit;
+        cfg.lookback = s.cw_lookback;
+        cfg.poll_interval = s.cw_poll_interval;
+        cfg.max_window = s.cw_max_window;
+        cfg.backoff = s.aws.backoff();
+        tracing::info!(
+            log_group = %spec.group,
+            start_ms = start.start_ms,
+            from,
+            "following {}",
+            spec.origin()
+        );
+        positions.insert(spec.group.clone(), start.clone());
+        let follower = Follower::new(logs.clone(), cfg, limiter.clone(), aws_metrics.clone());
+        tracker.spawn(follower.run(start, shutdown.clone(), tx.clone()));
+    }
+    // The followers hold the only senders: the forwarder ends with them,
+    // or when the ingest loop is gone.
+    drop(tx);
+    tracker.spawn_blocking(move || {
+        while let Some(b) = rx.blocking_recv() {
+            if feed.send(Feed::CloudWatch(b)).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(CloudWatch {
+        metrics: aws_metrics,
+        waiting: positions.keys().cloned().collect(),
+        offsets: BTreeMap::new(),
+        positions,
+        generation: 0,
+    })
+}
+
 async fn on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
@@ -288,6 +378,19 @@ async fn on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
+/// The CloudWatch side of the ingest loop.
+struct CloudWatch {
+    metrics: AwsMetrics,
+    /// Where each log group's follower stands, as of the events counted.
+    positions: BTreeMap<String, aws::Checkpoint>,
+    /// Log groups whose follower has not caught up yet (not ready).
+    waiting: BTreeSet<String>,
+    /// Bytes read per log group by this process (error offsets).
+    offsets: BTreeMap<String, u64>,
+    /// Changes whenever a position changes.
+    generation: u64,
+}
+
 /// The ingest loop: owns the tailer; counts into the tally; checkpoints.
 struct Ingest {
     tailer: Tailer,
@@ -302,8 +405,10 @@ struct Ingest {
     checkpoint_interval: Duration,
     poll_interval: Duration,
     shutdown: CancellationToken,
-    /// Generations of tailer and tally at the last checkpoint.
-    saved: Option<(u64, u64)>,
+    /// Generations of tailer, tally and CloudWatch positions at the last
+    /// checkpoint.
+    saved: Option<(u64, u64, u64)>,
+    cloudwatch: Option<CloudWatch>,
 }
 
 impl Ingest {
@@ -316,9 +421,17 @@ impl Ingest {
             while let Ok(f) = self.rx.try_recv() {
                 self.feed(f);
             }
-            if !more && !self.health.is_ready() {
+            let cw_waiting = self
+                .cloudwatch
+                .as_ref()
+                .is_some_and(|c| !c.waiting.is_empty());
+            if !more && !cw_waiting && !self.health.is_ready() {
                 self.health.set_ready();
-                tracing::info!(files = self.tailer.followed(), "ready");
+                tracing::info!(
+                    files = self.tailer.followed(),
+                    log_groups = self.cloudwatch.as_ref().map_or(0, |c| c.positions.len()),
+                    "ready"
+                );
             }
             let now = Now::system();
             if now.mono.duration_since(last_expire) >= EXPIRE_EVERY {
@@ -346,8 +459,12 @@ impl Ingest {
         self.tally.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn generations(&self) -> (u64, u64) {
-        (self.tailer.generation(), self.lock().generation())
+    fn generations(&self) -> (u64, u64, u64) {
+        (
+            self.tailer.generation(),
+            self.lock().generation(),
+            self.cloudwatch.as_ref().map_or(0, |c| c.generation),
+        )
     }
 
     fn poll_files(&mut self) -> bool {
@@ -418,7 +535,47 @@ impl Ingest {
                 detail: format!("cannot read stdin: {error}; stdin closed"),
             }),
             Feed::End => tracing::info!("stdin ended; still serving"),
+            Feed::CloudWatch(b) => self.follow_batch(b),
             Feed::Wake => {}
+        }
+    }
+
+    /// Count a CloudWatch batch, then take its position: the next
+    /// checkpoint holds both or neither.
+    fn follow_batch(&mut self, b: FollowBatch) {
+        let Some(cw) = self.cloudwatch.as_mut() else {
+            return;
+        };
+        let Some(position) = cw.positions.get_mut(&b.log_group) else {
+            return;
+        };
+        if !b.events.is_empty() {
+            let origin = origin_of(&b.log_group);
+            let offset = cw.offsets.entry(b.log_group.clone()).or_insert(0);
+            let matched = self
+                .tally
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .scan_messages(
+                    &self.scanner,
+                    SourceKind::Cloudwatch,
+                    &b.log_group,
+                    &origin,
+                    *offset,
+                    b.events.iter().map(|e| e.message.as_bytes()),
+                    Now::system(),
+                );
+            *offset += b
+                .events
+                .iter()
+                .map(|e| e.message.len() as u64 + 1)
+                .sum::<u64>();
+            cw.metrics.cloudwatch_matched(&b.log_group, matched);
+        }
+        *position = b.checkpoint;
+        cw.generation += 1;
+        if b.caught_up && cw.waiting.remove(&b.log_group) {
+            tracing::info!(log_group = %b.log_group, "caught up with {}", origin_of(&b.log_group));
         }
     }
 
@@ -439,6 +596,11 @@ impl Ingest {
             version: checkpoint::VERSION,
             written_at: now.unix,
             files: self.tailer.positions(),
+            cloudwatch: self
+                .cloudwatch
+                .as_ref()
+                .map(|c| c.positions.clone())
+                .unwrap_or_default(),
             tally: self.lock().save(),
         };
         let path = checkpoint::path_in(dir);
@@ -470,4 +632,9 @@ impl Ingest {
             }
         }
     }
+}
+
+/// The `origin` of a log group's input errors.
+fn origin_of(group: &str) -> String {
+    format!("cloudwatch://{group}")
 }

@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 
 use super::lines::{Framed, LineBuffer};
 
-/// What reaches the ingest loop from outside the file tailer.
+/// What reaches the ingest loop from outside the file tailer (stdin and
+/// the CloudWatch followers).
 #[derive(Debug)]
 pub enum Feed {
     /// Complete lines from stdin.
@@ -36,6 +37,9 @@ pub enum Feed {
     },
     /// End of input.
     End,
+    /// New events (or only a new position) of a followed CloudWatch Logs
+    /// log group, forwarded from its follower task.
+    CloudWatch(crate::aws::FollowBatch),
     /// Nothing: wakes the loop (shutdown).
     Wake,
 }

@@ -24,7 +24,7 @@ use crate::events::{
 use crate::hints;
 use crate::metrics::{self, Metrics, SourceKind};
 use crate::report::{Report, Summary};
-use crate::scan::{InputError, ScanEvent, Scanner};
+use crate::scan::{InputError, ScanEvent, ScanStats, Scanner};
 
 /// Items kept per set of a group in `/report` (resources, sessions,
 /// accounts, …); counts stay exact, the lists are cut.
@@ -171,7 +171,45 @@ impl Tally {
 
     /// Scan and count a batch of complete lines.
     pub fn scan(&mut self, scanner: &Scanner, b: Batch<'_>, now: Now) {
-        let stats = scanner.scan_lines(b.bytes, b.origin, b.base, &mut |ev| match ev {
+        let stats = scanner.scan_lines(b.bytes, b.origin, b.base, &mut |ev| {
+            self.event(ev, now);
+        });
+        self.scanned(b.kind, b.source, stats, now);
+    }
+
+    /// Scan and count whole messages (CloudWatch Logs events: one record
+    /// each, newlines inside included), `offset` being the stream offset of
+    /// the first (each next one starts one byte after the previous ends).
+    /// Returns how many were denials or authentication failures (repeated
+    /// deliveries included), as `denytrail_cloudwatch_events_matched_total`
+    /// counts them.
+    pub fn scan_messages<'m>(
+        &mut self,
+        scanner: &Scanner,
+        kind: SourceKind,
+        source: &str,
+        origin: &str,
+        mut offset: u64,
+        messages: impl IntoIterator<Item = &'m [u8]>,
+        now: Now,
+    ) -> u64 {
+        let mut stats = ScanStats::default();
+        let mut matched = 0u64;
+        for m in messages {
+            stats += scanner.scan_message(m, origin, offset, &mut |ev| {
+                if matches!(ev, ScanEvent::Denial(_) | ScanEvent::AuthFailure(_)) {
+                    matched += 1;
+                }
+                self.event(ev, now);
+            });
+            offset += m.len() as u64 + 1;
+        }
+        self.scanned(kind, source, stats, now);
+        matched
+    }
+
+    fn event(&mut self, ev: ScanEvent, now: Now) {
+        match ev {
             ScanEvent::Denial(d) => self.denial(&d, now),
             ScanEvent::AuthFailure(a) => {
                 let dup = a.event_id.as_deref().is_some_and(|k| !self.dedup.insert(k));
@@ -192,8 +230,11 @@ impl Tally {
                 }
             }
             ScanEvent::Error(e) => self.error(e),
-        });
-        let k = b.kind.as_str().to_string();
+        }
+    }
+
+    fn scanned(&mut self, kind: SourceKind, source: &str, stats: ScanStats, now: Now) {
+        let k = kind.as_str().to_string();
         *self.totals.records.entry(k.clone()).or_insert(0) += stats.records;
         *self.totals.bytes.entry(k).or_insert(0) += stats.bytes;
         self.totals.candidates += stats.candidates;
@@ -201,14 +242,14 @@ impl Tally {
         self.totals.skipped += stats.skipped;
         self.generation += 1;
         RecordsScanned {
-            kind: b.kind,
+            kind,
             records: stats.records,
             bytes: stats.bytes,
         }
         .emit(&self.metrics);
         if stats.records > 0 {
             SourceRead {
-                source: b.source,
+                source,
                 at: now.unix,
             }
             .emit(&self.metrics);
