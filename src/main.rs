@@ -161,7 +161,10 @@ struct GenerateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `watch` installs its own subscriber (level info, `--log-format`).
+    if !matches!(cli.command, Command::Watch(_)) {
+        init_logging();
+    }
     let result = match cli.command {
         Command::Replay(a) => run_replay(*a),
         Command::Explain(a) => run_explain(a),
