@@ -156,12 +156,11 @@ mod tests {
             total += 1;
             let cand = p.is_candidate(&rec.json);
             candidates += u64::from(cand);
-            match classify(&rec.json, RecordKind::CloudTrailJson) {
-                Ok(Outcome::Denial(_) | Outcome::AuthFailure(_)) => {
-                    found += 1;
-                    assert!(cand, "{}", String::from_utf8_lossy(&rec.json));
-                }
-                _ => {}
+            if let Ok(Outcome::Denial(_) | Outcome::AuthFailure(_)) =
+                classify(&rec.json, RecordKind::CloudTrailJson)
+            {
+                found += 1;
+                assert!(cand, "{}", String::from_utf8_lossy(&rec.json));
             }
         }
         assert!(found > 2_000, "{found}");

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Side-by-side throughput: denytrail against its peers on the same job, in
+# one run on one machine.
+#
+# The job: find the AccessDenied-style denials in a CloudTrail corpus (~1 %
+# denials, ~1.2 KB records) and count them by principal and action.
+#
+#   benches/compare.sh [--records N] [--rate R] [--runs K] [--out DIR] [--keep]
+#
+# Peers (installed by nobody but you: `apt-get install -y jq mtail ripgrep
+# pigz hyperfine`; the script says which are missing and skips them):
+#   mtail   a regex program counting by principal/action (--one_shot)
+#   jq      a filter + reduce counting by principal/action
+#   python  a json.loads loop counting by principal/action
+#   rg      raw multi-pattern count of the prefilter's markers (-F -c -j1):
+#           the bytes-only scan limit, no parsing at all
+#   pigz    `pigz -dc` over the .json.gz archives: decompression only
+#
+# The corpus comes from the project's own generator (`denytrail generate`),
+# with its ground truth; denytrail's groups must equal the truth exactly,
+# and the jq and Python totals must equal the truth's distinct denials.
+# Prints a table of MB/s (bytes of JSON scanned; for .json.gz the inflated
+# bytes) and each tool's ratio to denytrail.
+set -euo pipefail
+
+RECORDS=80000
+RATE=0.01
+RUNS=3
+OUT=""
+KEEP=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --records) RECORDS=$2; shift 2 ;;
+        --rate) RATE=$2; shift 2 ;;
+        --runs) RUNS=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "$OUT" ]; then
+    OUT=$(mktemp -d /tmp/denytrail-compare.XXXXXX)
+fi
+mkdir -p "$OUT"
+cleanup() { if [ "$KEEP" = 0 ]; then rm -rf "$OUT"; fi; }
+trap cleanup EXIT
+
+# --- peers -------------------------------------------------------------------
+missing=()
+have() { command -v "$1" >/dev/null 2>&1; }
+for t in jq mtail rg pigz hyperfine python3; do
+    have "$t" || missing+=("$t")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "missing peers (skipped): ${missing[*]}" >&2
+    echo "  install with: apt-get install -y jq mtail ripgrep pigz hyperfine python3" >&2
+fi
+have python3 || { echo "compare.sh: python3 is needed for the report" >&2; exit 1; }
+
+# --- denytrail and the corpus ------------------------------------------------
+(cd "$ROOT" && cargo build --release --quiet)
+DT="$ROOT/target/release/denytrail"
+"$DT" generate --seed 7 --records "$RECORDS" --denial-rate "$RATE" \
+    --records-per-file 2000 --formats records,jsonl --out "$OUT/corpus" >&2
+JSONL="$OUT/corpus/jsonl/cloudtrail.jsonl"
+GZDIR="$OUT/corpus/records"
+# Only the trail's log files: digest files are skipped by denytrail and
+# would only flatter pigz.
+find "$GZDIR" -name '*.json.gz' -path '*/CloudTrail/*' | sort > "$OUT/gz.list"
+JSONL_BYTES=$(stat -c %s "$JSONL")
+GZ_BYTES=$(xargs cat < "$OUT/gz.list" | gzip -dc | wc -c)
+echo "corpus: $RECORDS records, $((JSONL_BYTES / 1000000)) MB as JSON Lines," \
+    "$(wc -l < "$OUT/gz.list") .json.gz files ($((GZ_BYTES / 1000000)) MB inflated)" >&2
+
+# The error codes a denial carries (the classifier's list; EC2 prefixes
+# `Client.`), and the message phrase that makes a denial without one.
+CODES='AccessDenied|AccessDeniedException|AccessDeniedFault|AccessDeniedForDependencyException|UnauthorizedOperation|UnauthorizedAccess|UnauthorizedAccessException|UnauthorizedException|Unauthorized|AuthorizationError|AuthorizationErrorException|AuthorizationException|Forbidden|ForbiddenException|InsufficientPrivilegesException|InsufficientPermissionsException|NotAuthorized'
+
+cat > "$OUT/deny.mtail" <<EOF
+counter denials by principal, action
+/"arn":"(?P<principal>[^"]*)".*"eventSource":"(?P<service>[a-z0-9-]+)\\.amazonaws\\.com","eventName":"(?P<name>[A-Za-z0-9]+)".*"errorCode":"(Client\\.)?($CODES)"/ {
+  denials[\$principal][\$service + ":" + \$name]++
+}
+EOF
+
+cat > "$OUT/deny.jq" <<EOF
+reduce (inputs
+  | select(((.errorCode // "") | test("^(Client\\\\.)?($CODES)\$"))
+           or ((.errorMessage // "") | contains("not authorized to perform")))
+  | [(.sharedEventID // .eventID), (.userIdentity.arn // "?"),
+     ((.eventSource // "?") | split(".")[0]) + ":" + (.eventName // "?")])
+  as \$r ({seen: {}, groups: {}};
+    if .seen[\$r[0]] then . else
+      .seen[\$r[0]] = true | .groups[\$r[1] + " " + \$r[2]] += 1 end)
+| {denials: (.groups | add // 0), groups: (.groups | length)}
+EOF
+
+cat > "$OUT/deny.py" <<EOF
+import json, sys
+from collections import Counter
+codes = set("$CODES".split("|"))
+seen, groups = set(), Counter()
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        r = json.loads(line)
+        code = (r.get("errorCode") or "").removeprefix("Client.")
+        if code in codes or "not authorized to perform" in (r.get("errorMessage") or ""):
+            key = r.get("sharedEventID") or r.get("eventID")
+            if key in seen:
+                continue
+            seen.add(key)
+            ui = r.get("userIdentity") or {}
+            action = (r.get("eventSource") or "?").split(".")[0] + ":" + (r.get("eventName") or "?")
+            groups[(ui.get("arn") or "?", action)] += 1
+print(json.dumps({"denials": sum(groups.values()), "groups": len(groups)}))
+EOF
+
+RG_ARGS=(-c -F -j1)
+for m in AccessDenied uthorized uthorizationE Forbidden Insufficient AuthFailure \
+    Expired InvalidClientTokenId InvalidToken InvalidIdentityToken InvalidAccessKeyId \
+    InvalidSignature SignatureDoesNotMatch IncompleteSignature RefreshRequired \
+    UnrecognizedClient MissingAuthenticationToken; do
+    RG_ARGS+=(-e "$m")
+done
+
+# --- correctness -------------------------------------------------------------
+"$DT" replay -q -j1 --scope all --format json -o "$OUT/jsonl.json" "$JSONL"
+"$DT" replay -q -j2 --scope all --format json -o "$OUT/gz.json" "$GZDIR"
+ref_args=("$OUT/corpus/truth.json" "$OUT/jsonl.json" "$OUT/gz.json")
+if have jq; then
+    jq -n -c -f "$OUT/deny.jq" "$JSONL" > "$OUT/jq.out"
+    ref_args+=(--jq "$OUT/jq.out")
+fi
+python3 "$OUT/deny.py" "$JSONL" > "$OUT/py.out"
+ref_args+=(--py "$OUT/py.out")
+if have rg; then
+    rg "${RG_ARGS[@]}" "$JSONL" > "$OUT/rg.out" || true
+    ref_args+=(--rg "$OUT/rg.out")
+fi
+if have mtail; then
+    mtail --one_shot --one_shot_format prometheus --progs "$OUT/deny.mtail" \
+        --logs "$JSONL" 2>/dev/null | grep '^denials{' > "$OUT/mtail.out" || true
+    ref_args+=(--mtail "$OUT/mtail.out")
+fi
+python3 - "${ref_args[@]}" <<'EOF'
+import json, sys
+truth, a, b = (json.load(open(p)) for p in sys.argv[1:4])
+opts = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+want = {(g["principal"], g["action"]): g["count"] for g in truth["groups_all"]}
+ok = True
+for name, rep in (("jsonl", a), ("json.gz", b)):
+    got = {(g["principal"], g["action"]): g["count"] for g in rep["groups"]}
+    same = got == want and rep["summary"]["denials"] == truth["denials_all"]
+    ok &= same
+    print(f"check: denytrail {name}: {rep['summary']['denials']} denials in {len(got)} groups;"
+          f" truth {truth['denials_all']} in {len(want)}: {'same' if same else 'DIFFERENT'}")
+for k in ("--jq", "--py"):
+    if k in opts:
+        r = json.loads(open(opts[k]).read())
+        same = r["denials"] == truth["denials_all"]
+        ok &= same
+        print(f"check: {k[2:]} total {r['denials']} (by caller ARN and API: {r['groups']} groups):"
+              f" {'same' if same else 'DIFFERENT'} as the truth's distinct denials")
+if "--rg" in opts:
+    print(f"check: rg lines with a marker: {open(opts['--rg']).read().strip()} "
+          f"(denytrail candidates: {a['summary']['candidates']})")
+if "--mtail" in opts:
+    lines = open(opts["--mtail"]).read().splitlines()
+    total = sum(int(float(l.rsplit(" ", 1)[1])) for l in lines)
+    print(f"check: mtail counted {total} denial-coded records (no dedup) in {len(lines)} series")
+sys.exit(0 if ok else 1)
+EOF
+
+# --- timing ------------------------------------------------------------------
+# name|bytes|command
+cmds=(
+    "denytrail (JSON Lines, 1 thread)|$JSONL_BYTES|$DT replay -q -j1 --scope all --format json -o /dev/null $JSONL"
+    "denytrail (.json.gz, 2 threads)|$GZ_BYTES|$DT replay -q -j2 --scope all --format json -o /dev/null $GZDIR"
+    "denytrail (.json.gz, 1 thread)|$GZ_BYTES|$DT replay -q -j1 --scope all --format json -o /dev/null $GZDIR"
+)
+have rg && cmds+=("ripgrep -F -c -j1 (markers, no parse)|$JSONL_BYTES|rg ${RG_ARGS[*]} $JSONL")
+have pigz && cmds+=("pigz -dc (.json.gz, inflate only)|$GZ_BYTES|sh -c 'xargs pigz -dc < $OUT/gz.list > /dev/null'")
+have jq && cmds+=("jq (JSON Lines)|$JSONL_BYTES|jq -n -c -f $OUT/deny.jq $JSONL")
+cmds+=("python json.loads loop (JSON Lines)|$JSONL_BYTES|python3 $OUT/deny.py $JSONL")
+have mtail && cmds+=("mtail regex program (JSON Lines)|$JSONL_BYTES|mtail --one_shot --one_shot_format prometheus --progs $OUT/deny.mtail --logs $JSONL")
+
+: > "$OUT/times"
+for c in "${cmds[@]}"; do
+    IFS='|' read -r name bytes cmd <<< "$c"
+    if have hyperfine; then
+        hyperfine -N -w 1 -r "$RUNS" --export-json "$OUT/h.json" "$cmd" > /dev/null 2>&1 \
+            || hyperfine -w 1 -r "$RUNS" --export-json "$OUT/h.json" "$cmd" > /dev/null 2>&1
+        secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$OUT/h.json")
+    else
+        best=""
+        for _ in $(seq "$RUNS"); do
+            t0=$(date +%s.%N); sh -c "$cmd" > /dev/null 2>&1; t1=$(date +%s.%N)
+            t=$(python3 -c "print($t1 - $t0)")
+            best=$(python3 -c "print(min(x for x in [$t, ${best:-1e9}]))")
+        done
+        secs=$best
+    fi
+    echo "$name|$bytes|$secs" >> "$OUT/times"
+    echo "timed: $name: ${secs}s" >&2
+done
+
+python3 - "$OUT/times" <<'EOF'
+import sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1])]
+rows = [(n, int(b), float(s)) for n, b, s in rows]
+speed = {n: b / s / 1e6 for n, b, s in rows}
+dt_jsonl = speed["denytrail (JSON Lines, 1 thread)"]
+dt_gz = speed["denytrail (.json.gz, 2 threads)"]
+print(f"| tool | input MB | seconds | MB/s | denytrail is … × faster |")
+print(f"|---|---:|---:|---:|---:|")
+for n, b, s in rows:
+    ref = dt_gz if ".json.gz" in n else dt_jsonl
+    ratio = ref / speed[n]
+    print(f"| {n} | {b / 1e6:.0f} | {s:.3f} | {speed[n]:.0f} | {ratio:.2f} |")
+EOF
