@@ -11,3 +11,4 @@ mod prom;
 mod replay;
 mod util;
 mod watch;
+mod watch_cloudwatch;
