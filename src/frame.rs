@@ -290,20 +290,52 @@ impl RecordsFramer {
     /// the last whole block go through the same state machine byte by byte.
     pub fn feed(&mut self, buf: &[u8], from: usize, on: &mut dyn FnMut(FrameEvent)) -> usize {
         let n = buf.len();
-        let mut i = from.min(n);
-        while let Some(block) = buf.get(i..i + 64) {
-            let block: &[u8; 64] = block.try_into().expect("64 bytes");
-            self.block(block, i, on);
-            i += 64;
-        }
+        let from = from.min(n);
+        #[cfg(target_arch = "x86_64")]
+        let i = if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            unsafe { self.blocks_avx2(buf, from, on) }
+        } else {
+            self.blocks(buf, from, on, Masks::of)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let i = self.blocks(buf, from, on, Masks::of);
         self.bytewise(buf, i, on);
         n
     }
 
-    /// One 64-byte block starting at `at`.
-    #[inline]
-    fn block(&mut self, block: &[u8; 64], at: usize, on: &mut dyn FnMut(FrameEvent)) {
-        let m = Masks::of(block);
+    /// The whole 64-byte blocks of `buf[from..]`, with AVX2 compares.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn blocks_avx2(&mut self, buf: &[u8], from: usize, on: &mut dyn FnMut(FrameEvent)) -> usize {
+        self.blocks(buf, from, on, |b| {
+            // SAFETY: this function only runs on CPUs with AVX2.
+            unsafe { Masks::of_avx2(b) }
+        })
+    }
+
+    /// The whole 64-byte blocks of `buf[from..]`; returns where the rest
+    /// starts.
+    #[inline(always)]
+    fn blocks(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        on: &mut dyn FnMut(FrameEvent),
+        masks: impl Fn(&[u8; 64]) -> Masks,
+    ) -> usize {
+        let mut i = from;
+        while let Some(block) = buf.get(i..i + 64) {
+            let block: &[u8; 64] = block.try_into().expect("64 bytes");
+            self.block(block, masks(block), i, on);
+            i += 64;
+        }
+        i
+    }
+
+    /// One 64-byte block starting at `at`, with its masks.
+    #[inline(always)]
+    fn block(&mut self, block: &[u8; 64], m: Masks, at: usize, on: &mut dyn FnMut(FrameEvent)) {
         // Characters escaped by a backslash (the first one may be escaped by
         // a backslash that ended the previous block).
         let mut escaped = u64::from(self.esc);
@@ -417,6 +449,7 @@ impl RecordsFramer {
 
 /// Bit `k` of each mask is set when byte `k` of a 64-byte block is that
 /// character.
+#[derive(Debug, PartialEq, Eq)]
 struct Masks {
     quote: u64,
     backslash: u64,
@@ -425,6 +458,44 @@ struct Masks {
 }
 
 impl Masks {
+    /// AVX2: two 32-byte compares per character.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn of_avx2(block: &[u8; 64]) -> Masks {
+        use std::arch::x86_64::{
+            __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+            _mm256_set1_epi8,
+        };
+        let quote = _mm256_set1_epi8(b'"' as i8);
+        let backslash = _mm256_set1_epi8(b'\\' as i8);
+        let open = _mm256_set1_epi8(b'{' as i8);
+        let close = _mm256_set1_epi8(b'}' as i8);
+        let fold = _mm256_set1_epi8(0x20);
+        let mut m = Masks {
+            quote: 0,
+            backslash: 0,
+            bracket: 0,
+        };
+        for k in 0..2 {
+            // SAFETY: reads 32 bytes at offset 0 or 32 of the 64-byte block.
+            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * k).cast::<__m256i>()) };
+            let mask = |x| u64::from(_mm256_movemask_epi8(x) as u32) << (32 * k);
+            m.quote |= mask(_mm256_cmpeq_epi8(v, quote));
+            m.backslash |= mask(_mm256_cmpeq_epi8(v, backslash));
+            // `{`/`[` and `}`/`]` differ only in bit 0x20.
+            let f = _mm256_or_si256(v, fold);
+            m.bracket |= mask(_mm256_or_si256(
+                _mm256_cmpeq_epi8(f, open),
+                _mm256_cmpeq_epi8(f, close),
+            ));
+        }
+        m
+    }
+
     /// SSE2 (in every x86-64 CPU): four 16-byte compares per character.
     #[cfg(target_arch = "x86_64")]
     #[inline]
@@ -463,10 +534,17 @@ impl Masks {
         }
     }
 
-    /// Portable: one byte at a time.
+    /// Portable (other architectures): the byte-at-a-time masks.
     #[cfg(not(target_arch = "x86_64"))]
     #[inline]
     fn of(block: &[u8; 64]) -> Masks {
+        Masks::of_portable(block)
+    }
+
+    /// One byte at a time: the reference the SIMD versions are tested
+    /// against.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    fn of_portable(block: &[u8; 64]) -> Masks {
         let mut m = Masks {
             quote: 0,
             backslash: 0,
@@ -580,6 +658,28 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn simd_masks_match_the_portable_ones() {
+        let alphabet = b"{}[]\"\\a:,{\x7b\x5b\x5d\x7d\xfb\xdb\xdd\xfd\x22\x02";
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            let mut block = [0u8; 64];
+            for b in &mut block {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = alphabet[(x % alphabet.len() as u64) as usize];
+            }
+            let want = Masks::of_portable(&block);
+            assert_eq!(Masks::of(&block), want);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 checked just above.
+                assert_eq!(unsafe { Masks::of_avx2(&block) }, want);
+            }
+        }
     }
 
     #[test]
