@@ -1,4 +1,5 @@
-//! `denytrail watch`: the sidecar. Follows log files (and stdin), counts
+//! `denytrail watch`: the sidecar. Follows log files, CloudWatch Logs log
+//! groups ([`crate::aws::Follower`]) and stdin, counts
 //! AccessDenied events into bounded Prometheus series, serves `/metrics`,
 //! `/report`, `/healthz` and `/readyz`, and checkpoints so that a restart —
 //! even after `kill -9` — neither loses nor double-counts an event.
