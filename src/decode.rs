@@ -89,8 +89,26 @@ pub struct Decoded<R: Read> {
 }
 
 /// The compressed bytes read ahead to try the whole-buffer inflater, then
-/// the rest of the reader.
-type Rest<R> = io::Chain<Cursor<Vec<u8>>, BufReader<R>>;
+/// the error that stopped the read-ahead (if one did), then the rest of the
+/// reader: a failing source still yields every byte before its failure.
+struct Rest<R> {
+    head: Cursor<Vec<u8>>,
+    err: Option<io::Error>,
+    rest: BufReader<R>,
+}
+
+impl<R: Read> Read for Rest<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.head.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        if let Some(e) = self.err.take() {
+            return Err(e);
+        }
+        self.rest.read(buf)
+    }
+}
 
 enum Inner<R: Read> {
     Plain(BufReader<R>),
@@ -111,16 +129,21 @@ impl<R: Read> Decoded<R> {
             // Read ahead up to the whole-buffer limit; a short input is
             // inflated at once, a long one streams on from what was read.
             let mut head = Vec::new();
-            (&mut br)
+            let err = (&mut br)
                 .take(WHOLE_MAX_COMPRESSED as u64 + 1)
-                .read_to_end(&mut head)?;
-            let whole = (head.len() <= WHOLE_MAX_COMPRESSED)
+                .read_to_end(&mut head)
+                .err();
+            let whole = (err.is_none() && head.len() <= WHOLE_MAX_COMPRESSED)
                 .then(|| inflate_whole(&head, cap))
                 .flatten();
             match whole {
                 Some(data) => Inner::Whole { data, pos: 0 },
                 None => {
-                    let rest = Cursor::new(head).chain(br);
+                    let rest = Rest {
+                        head: Cursor::new(head),
+                        err,
+                        rest: br,
+                    };
                     Inner::Gzip(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
                         256 * 1024,
                         rest,
@@ -420,6 +443,43 @@ mod tests {
         let mut out = Vec::new();
         d.read_to_end_capped(&mut out, 1 << 40).unwrap();
         assert!(out == data);
+    }
+
+    /// A source that fails after `ok` bytes.
+    struct FailAfter<'a> {
+        data: &'a [u8],
+        ok: usize,
+    }
+
+    impl Read for FailAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.ok == 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "cut"));
+            }
+            let n = buf.len().min(self.ok).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            self.ok -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_source_failing_during_the_read_ahead_keeps_the_bytes_before() {
+        let data: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect();
+        let z = gz(&data);
+        let src = FailAfter {
+            data: &z,
+            ok: z.len() / 2,
+        };
+        let mut d = Decoded::new(src, 1 << 30).unwrap();
+        let mut out = Vec::new();
+        let err = d.read_to_end_capped(&mut out, 1 << 30).unwrap_err();
+        assert!(matches!(err, DecodeError::Gzip { .. }), "{err}");
+        assert!(out.len() > data.len() / 4, "{}", out.len());
+        assert_eq!(&data[..out.len()], &out[..]);
     }
 
     #[test]
