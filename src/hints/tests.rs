@@ -997,6 +997,9 @@ fn folded_principals_get_a_hint_about_many_principals() {
     assert!(h.text.starts_with("Several principals"), "{}", h.text);
     assert!(h.text.contains("denytrail replay"), "{}", h.text);
     // A named principal gets no such preamble.
-    let h = hint_for(&group(&[on("codeguru-profiler:DescribeProfilingGroup", PG)]));
+    let h = hint_for(&group(&[on(
+        "codeguru-profiler:DescribeProfilingGroup",
+        PG,
+    )]));
     assert!(!h.text.contains("Several principals"), "{}", h.text);
 }
