@@ -6,6 +6,14 @@
 # denials, ~1.2 KB records) and count them by principal and action.
 #
 #   benches/compare.sh [--records N] [--rate R] [--runs K] [--out DIR] [--keep]
+#                      [--scaling] [--memory BIG_RECORDS]
+#
+# --scaling adds denytrail alone at 0.01 %, 1 % and 20 % denials (JSON Lines,
+# 1 thread) and on the .json.gz archives at 1 and 2 threads.
+# --memory BIG_RECORDS adds peak RSS of `replay -` fed by `generate --out -`
+# through a pipe (nothing on disk) for --records and for BIG_RECORDS records
+# (8000000 is about 10 GB), with 1 % and with no denials, and for one
+# {"Records":[…]} document of BIG_RECORDS records read from stdin.
 #
 # Peers (installed by nobody but you: `apt-get install -y jq mtail ripgrep
 # pigz hyperfine`; the script says which are missing and skips them):
@@ -28,6 +36,8 @@ RATE=0.01
 RUNS=3
 OUT=""
 KEEP=0
+SCALING=0
+BIG=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --records) RECORDS=$2; shift 2 ;;
@@ -35,7 +45,9 @@ while [ $# -gt 0 ]; do
         --runs) RUNS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --scaling) SCALING=1; shift ;;
+        --memory) BIG=$2; shift 2 ;;
+        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -221,3 +233,72 @@ for n, b, s in rows:
     ratio = ref / speed[n]
     print(f"| {n} | {b / 1e6:.0f} | {s:.3f} | {speed[n]:.0f} | {ratio:.2f} |")
 EOF
+
+# --- scaling -----------------------------------------------------------------
+if [ "$SCALING" = 1 ]; then
+    echo
+    echo "| denytrail run | input MB | seconds | MB/s | candidates | denials |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    timed() { # label bytes report cmd...
+        local label=$1 bytes=$2 report=$3; shift 3
+        "$@" -o "$report"
+        if have hyperfine; then
+            hyperfine -N -w 1 -r "$RUNS" --export-json "$OUT/h.json" "$* -o /dev/null" > /dev/null 2>&1
+            secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$OUT/h.json")
+        else
+            t0=$(date +%s.%N); "$@" -o /dev/null; t1=$(date +%s.%N)
+            secs=$(python3 -c "print($t1 - $t0)")
+        fi
+        python3 - "$label" "$bytes" "$secs" "$report" <<'PY'
+import json, sys
+label, b, s, rep = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+r = json.load(open(rep))["summary"]
+print(f"| {label} | {b / 1e6:.0f} | {s:.3f} | {b / s / 1e6:.0f} | {r['candidates']} | {r['denials']} |")
+PY
+    }
+    for rate in 0.0001 0.01 0.2; do
+        d="$OUT/rate-$rate"
+        "$DT" generate --seed 7 --records "$RECORDS" --denial-rate "$rate" --formats jsonl --out "$d" > /dev/null 2>&1
+        f="$d/jsonl/cloudtrail.jsonl"
+        timed "JSON Lines, $rate denials, 1 thread" "$(stat -c %s "$f")" "$OUT/r.json" \
+            "$DT" replay -q -j1 --scope all --format json "$f"
+        rm -rf "$d"
+    done
+    for j in 1 2; do
+        timed ".json.gz, 0.01 denials, $j thread(s)" "$GZ_BYTES" "$OUT/r.json" \
+            "$DT" replay -q -j"$j" --scope all --format json "$GZDIR"
+    done
+fi
+
+# --- memory ------------------------------------------------------------------
+if [ "$BIG" != 0 ]; then
+    echo
+    echo "| streamed through a pipe into \`replay -j1 -\` | records | input GB | denials | peak RSS MB |"
+    echo "|---|---:|---:|---:|---:|"
+    rss() { # label records rate doc
+        local label=$1 n=$2 rate=$3 doc=$4
+        if [ "$doc" = 1 ]; then
+            # One document: the generator's JSON Lines joined into an array
+            # (Insight records left out: real archives keep them apart).
+            { printf '{"Records":['
+              "$DT" generate --seed 3 --records "$n" --denial-rate "$rate" --out - 2>/dev/null \
+                | grep -v AwsCloudTrailInsight | sed '1!s/^/,/'
+              printf ']}'; } \
+                | /usr/bin/time -f "%M" -o "$OUT/rss" "$DT" replay -q -j1 --scope all --format json -o "$OUT/m.json" -
+        else
+            "$DT" generate --seed 3 --records "$n" --denial-rate "$rate" --out - 2>/dev/null \
+                | /usr/bin/time -f "%M" -o "$OUT/rss" "$DT" replay -q -j1 --scope all --format json -o "$OUT/m.json" -
+        fi
+        python3 - "$label" "$n" "$OUT/m.json" "$(tail -1 "$OUT/rss")" <<'PY'
+import json, sys
+label, n, rep, rss = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+r = json.load(open(rep))["summary"]
+print(f"| {label} | {n} | {r['bytes'] / 1e9:.2f} | {r['denials']} | {rss / 1024:.0f} |")
+PY
+    }
+    rss "JSON Lines, 1 % denials" "$RECORDS" 0.01 0
+    rss "JSON Lines, 1 % denials" "$BIG" 0.01 0
+    rss "JSON Lines, no denials" "$RECORDS" 0 0
+    rss "JSON Lines, no denials" "$BIG" 0 0
+    rss "one {\"Records\":[…]} document, 1 % denials" "$BIG" 0.01 1
+fi
