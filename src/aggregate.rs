@@ -3,7 +3,8 @@
 //! Pure and synchronous: takes [`Denial`]s, keeps [`Group`]s. Knows nothing of
 //! hints, reports or metrics; those read the groups afterwards.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -109,10 +110,10 @@ impl Group {
             self.example_message = Some(d.message.clone());
         }
         if let Some(t) = &d.event_time {
-            if self.first_seen.as_ref().is_none_or(|f| t < f) {
+            if self.first_seen.as_ref().is_none_or(|f| earlier(t, f)) {
                 self.first_seen = Some(t.clone());
             }
-            if self.last_seen.as_ref().is_none_or(|l| t > l) {
+            if self.last_seen.as_ref().is_none_or(|l| earlier(l, t)) {
                 self.last_seen = Some(t.clone());
             }
         }
@@ -147,12 +148,12 @@ impl Group {
             }
         }
         if let Some(f) = &other.first_seen {
-            if self.first_seen.as_ref().is_none_or(|s| f < s) {
+            if self.first_seen.as_ref().is_none_or(|s| earlier(f, s)) {
                 self.first_seen = Some(f.clone());
             }
         }
         if let Some(l) = &other.last_seen {
-            if self.last_seen.as_ref().is_none_or(|s| l > s) {
+            if self.last_seen.as_ref().is_none_or(|s| earlier(s, l)) {
                 self.last_seen = Some(l.clone());
             }
         }
@@ -172,11 +173,38 @@ fn better_example(
 ) -> bool {
     match (cur, cand_time, cur_first) {
         (None, _, _) => true,
-        (Some(_), Some(t), Some(f)) if t < f => true,
+        (Some(_), Some(t), Some(f)) if earlier(t, f) => true,
         (Some(e), t, f) if t == f => cand < e.as_str(),
         (Some(_), Some(_), None) => true,
         _ => false,
     }
+}
+
+/// A sortable form of an event time: `2024-05-01T10:00:00Z`,
+/// `2024-05-01T10:00:00.123Z` and a log line's `2024-05-01 10:00:00,123`
+/// become `2024-05-01T10:00:00.000000000` and so on, so that precision and
+/// separators do not decide the order (as plain string order would:
+/// `…:00.5Z` sorts before `…:00Z`). Times are taken as UTC.
+fn time_key(t: &str) -> String {
+    let (Some(head), Some(rest)) = (t.get(..19), t.get(19..)) else {
+        return t.to_string();
+    };
+    let frac: String = rest
+        .strip_prefix(['.', ','])
+        .unwrap_or("")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(9)
+        .collect();
+    let mut key = head.replacen(' ', "T", 1);
+    key.push('.');
+    key.push_str(&format!("{frac:0<9}"));
+    key
+}
+
+/// Is event time `a` strictly before `b`?
+fn earlier(a: &str, b: &str) -> bool {
+    time_key(a) < time_key(b)
 }
 
 fn insert_opt(set: &mut BTreeSet<String>, v: &Option<String>) {
@@ -195,6 +223,11 @@ fn dedup_key(d: &Denial) -> Option<&str> {
 
 /// Groups denials by principal and action, counting each event once.
 ///
+/// Memory grows with the distinct groups and, for exact deduplication,
+/// with one 64-bit hash and one index per distinct event (not a copy of its
+/// ID): two different IDs sharing a 64-bit hash would be taken for one event,
+/// a chance of about 3·10⁻⁸ in a million events.
+///
 /// ```
 /// use denytrail::aggregate::Aggregator;
 /// let agg = Aggregator::default();
@@ -202,35 +235,57 @@ fn dedup_key(d: &Denial) -> Option<&str> {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Aggregator {
-    groups: BTreeMap<(String, String), Group>,
-    /// Dedup key → the group it was counted in.
-    seen: std::collections::HashMap<String, (String, String)>,
+    groups: Vec<Group>,
+    /// principal → action → index in `groups`.
+    index: HashMap<String, HashMap<String, usize>>,
+    /// Hash of the dedup key → the group it was counted in.
+    seen: HashMap<u64, usize>,
     duplicates: u64,
+}
+
+fn key_hash(k: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    k.hash(&mut h);
+    h.finish()
 }
 
 impl Aggregator {
     /// Count one denial. Returns `false` when it was a repeated delivery.
     pub fn add(&mut self, d: &Denial) -> bool {
-        if let Some(k) = dedup_key(d) {
-            if let Some(gk) = self.seen.get(k) {
+        let key = dedup_key(d).map(key_hash);
+        if let Some(k) = key {
+            if let Some(&gi) = self.seen.get(&k) {
                 self.duplicates += 1;
                 // The other copy of a cross-account call: same event, but its
                 // recording account is worth keeping.
-                if let (Some(g), Some(acct)) = (self.groups.get_mut(gk), &d.account) {
+                if let (Some(g), Some(acct)) = (self.groups.get_mut(gi), &d.account) {
                     if !g.accounts.contains(acct) {
                         g.accounts.insert(acct.clone());
                     }
                 }
                 return false;
             }
-            self.seen
-                .insert(k.to_string(), (d.principal.clone(), d.action.clone()));
         }
-        let key = (d.principal.clone(), d.action.clone());
-        self.groups
-            .entry(key)
-            .or_insert_with(|| Group::new(d))
-            .add(d);
+        let gi = match self
+            .index
+            .get(d.principal.as_str())
+            .and_then(|m| m.get(d.action.as_str()))
+        {
+            Some(&gi) => gi,
+            None => {
+                let gi = self.groups.len();
+                self.groups.push(Group::new(d));
+                self.index
+                    .entry(d.principal.clone())
+                    .or_default()
+                    .insert(d.action.clone(), gi);
+                gi
+            }
+        };
+        self.groups[gi].add(d);
+        if let Some(k) = key {
+            self.seen.insert(k, gi);
+        }
         true
     }
 
@@ -241,37 +296,28 @@ impl Aggregator {
 
     /// Distinct events counted so far.
     pub fn denials(&self) -> u64 {
-        self.groups.values().map(|g| g.count).sum()
+        self.groups.iter().map(|g| g.count).sum()
     }
 
-    /// The groups, in principal/action order.
+    /// The groups, in the order they were first seen.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
-        self.groups.values()
+        self.groups.iter()
     }
 
     /// Distinct principals.
     pub fn principals(&self) -> usize {
-        let mut n = 0;
-        let mut last: Option<&str> = None;
-        for (p, _) in self.groups.keys() {
-            if last != Some(p.as_str()) {
-                n += 1;
-                last = Some(p);
-            }
-        }
-        n
+        self.index.len()
     }
 
     /// The groups sorted for reports: by count descending, then principal
     /// and action.
     pub fn into_sorted(self) -> Vec<Group> {
-        let mut v: Vec<Group> = self.groups.into_values().collect();
+        let mut v = self.groups;
         sort_groups(&mut v);
         v
     }
 
-    /// Forget dedup keys (the sidecar bounds its memory this way); groups
-    /// are kept.
+    /// Forget dedup keys (to bound memory); groups are kept.
     pub fn clear_seen(&mut self) {
         self.seen.clear();
     }
@@ -324,6 +370,17 @@ mod tests {
             truncated: false,
             message: "m".into(),
         }
+    }
+
+    #[test]
+    fn times_of_different_precision_order_by_time() {
+        assert!(earlier("2024-05-01T00:00:36Z", "2024-05-01T00:00:36.471Z"));
+        assert!(earlier("2024-05-01 00:00:35,999", "2024-05-01T00:00:36Z"));
+        assert!(!earlier("2024-05-01T00:00:36.000Z", "2024-05-01T00:00:36Z"));
+        assert!(earlier(
+            "2024-05-01T00:00:36.4Z",
+            "2024-05-01T00:00:36.471Z"
+        ));
     }
 
     #[test]
