@@ -327,13 +327,8 @@ fn run_explain(a: ExplainArgs) -> Result<u8> {
         OutputFormat::Json => serde_json::to_string_pretty(&hint)? + "\n",
         OutputFormat::Table | OutputFormat::Markdown => {
             let mut s = format!("hint [{}]\n{}\n", hint.code.as_str(), hint.text);
-            for (title, doc) in [
-                ("policy", &hint.policy),
-                ("resource-side policy", &hint.resource_policy),
-            ] {
-                if !doc.is_null() {
-                    s += &format!("\n{title}\n{}\n", serde_json::to_string_pretty(doc)?);
-                }
+            for (title, doc) in hint.documents() {
+                s += &format!("\n{title}\n{}\n", serde_json::to_string_pretty(doc)?);
             }
             s
         }

@@ -329,16 +329,11 @@ impl Report {
             for line in g.hint.text.lines() {
                 let _ = writeln!(o, "      {line}");
             }
-            for (title, doc) in [
-                ("policy", &g.hint.policy),
-                ("resource-side policy", &g.hint.resource_policy),
-            ] {
-                if !doc.is_null() {
-                    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
-                    let _ = writeln!(o, "    {title}");
-                    for line in text.lines() {
-                        let _ = writeln!(o, "      {line}");
-                    }
+            for (title, doc) in g.hint.documents() {
+                let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+                let _ = writeln!(o, "    {title}");
+                for line in text.lines() {
+                    let _ = writeln!(o, "      {line}");
                 }
             }
         }
@@ -425,14 +420,9 @@ impl Report {
             for line in g.hint.text.lines() {
                 let _ = writeln!(o, "> {line}");
             }
-            for (title, doc) in [
-                ("Identity policy", &g.hint.policy),
-                ("Resource-side policy", &g.hint.resource_policy),
-            ] {
-                if !doc.is_null() {
-                    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
-                    let _ = writeln!(o, "\n{title}:\n\n```json\n{text}\n```");
-                }
+            for (title, doc) in g.hint.documents() {
+                let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+                let _ = writeln!(o, "\n{title}:\n\n```json\n{text}\n```");
             }
         }
         if !self.errors.is_empty() {

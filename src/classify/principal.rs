@@ -80,6 +80,13 @@ impl<'a> Arn<'a> {
     }
 }
 
+impl<'a> Arn<'a> {
+    /// The account, when the ARN carries one (S3 ARNs do not).
+    pub fn account(&self) -> Option<&'a str> {
+        Some(self.account).filter(|a| !a.is_empty())
+    }
+}
+
 /// The account in an ARN, when it has one.
 ///
 /// ```
@@ -88,7 +95,7 @@ impl<'a> Arn<'a> {
 /// assert_eq!(arn_account("arn:aws:s3:::bucket"), None);
 /// ```
 pub fn arn_account(arn: &str) -> Option<&str> {
-    Arn::parse(arn).map(|a| a.account).filter(|a| !a.is_empty())
+    Arn::parse(arn).and_then(|a| a.account())
 }
 
 /// Fold a caller ARN: an assumed-role session becomes its role.

@@ -5,46 +5,8 @@
 
 use super::tables::ArnTemplate;
 
-/// The parts of an ARN, borrowed from the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Arn<'a> {
-    /// `aws`, `aws-cn`, `aws-us-gov`.
-    pub partition: &'a str,
-    /// `iam`, `codeguru-profiler`, …
-    pub service: &'a str,
-    /// Empty for global services.
-    pub region: &'a str,
-    /// Empty for S3 buckets and objects.
-    pub account: &'a str,
-    /// Everything after the fifth colon (`role/app`, `profilingGroup/x`).
-    pub resource: &'a str,
-}
-
-impl<'a> Arn<'a> {
-    /// Split `s` into its parts; `None` when it is not shaped like an ARN.
-    pub fn parse(s: &'a str) -> Option<Arn<'a>> {
-        let mut it = s.trim().splitn(6, ':');
-        if it.next()? != "arn" {
-            return None;
-        }
-        let arn = Arn {
-            partition: it.next()?,
-            service: it.next()?,
-            region: it.next()?,
-            account: it.next()?,
-            resource: it.next()?,
-        };
-        if arn.partition.is_empty() || arn.service.is_empty() || arn.resource.is_empty() {
-            return None;
-        }
-        Some(arn)
-    }
-
-    /// The account, when the ARN carries one.
-    pub fn account(&self) -> Option<&'a str> {
-        Some(self.account).filter(|a| !a.is_empty())
-    }
-}
+/// ARNs are read apart by the classifier's parser: one reading for both.
+pub(crate) use crate::classify::principal::Arn;
 
 /// What an ARN is built with: values known from the group, or `None` for a
 /// placeholder.

@@ -96,6 +96,20 @@ pub struct Hint {
     pub resource_policy: serde_json::Value,
 }
 
+impl Hint {
+    /// The policy documents the hint carries, each with its name: the
+    /// identity side's (`policy`), then the resource side's
+    /// (`resource-side policy`); null ones are left out.
+    pub fn documents(&self) -> impl Iterator<Item = (&'static str, &serde_json::Value)> {
+        [
+            ("policy", &self.policy),
+            ("resource-side policy", &self.resource_policy),
+        ]
+        .into_iter()
+        .filter(|(_, d)| !d.is_null())
+    }
+}
+
 impl HintCode {
     /// Every code, in declaration order (for pre-registering metric labels).
     pub const ALL: [HintCode; 21] = [
