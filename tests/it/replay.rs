@@ -294,3 +294,49 @@ fn independent_count(dir: &Path) -> Count {
         by_principal,
     }
 }
+
+/// A progress bar is drawn on stderr when stderr is a terminal (here a
+/// pseudo-terminal made by `script`), and never when it is not.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let script = crate::util::require_tool("script");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.jsonl");
+    let body: String = (0..2000)
+        .map(|i| allowed_line(&format!("p{i}")) + "\n")
+        .collect();
+    std::fs::write(&input, body).unwrap();
+    let report = dir.path().join("r.txt");
+    let cmd = format!(
+        "{} replay --output {} {}",
+        crate::util::bin().display(),
+        report.display(),
+        input.display()
+    );
+    let out = std::process::Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        tty.contains("KiB") || tty.contains("MiB"),
+        "no progress bar on the terminal: {tty:?}"
+    );
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("2000 records")
+    );
+
+    let plain = run(&["replay", input.to_str().unwrap()]);
+    assert!(
+        plain.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+}
