@@ -161,6 +161,17 @@ impl<R: Read> Decoded<R> {
         })
     }
 
+    /// Wrap `reader` as plain bytes, without sniffing for gzip (a part of a
+    /// file already known to be plain text).
+    pub fn plain(reader: R) -> Decoded<R> {
+        Decoded {
+            inner: Inner::Plain(BufReader::with_capacity(256 * 1024, reader)),
+            produced: 0,
+            cap: u64::MAX,
+            gzip: false,
+        }
+    }
+
     /// Everything not yet read, when the input was inflated whole: the
     /// caller scans it in place instead of copying it out chunk by chunk.
     /// The bytes count as read.

@@ -96,6 +96,10 @@ struct ReplayArgs {
     /// Cap on the inflated size of one gzip input, in bytes.
     #[arg(long, default_value_t = denytrail::decode::DEFAULT_MAX_INFLATED)]
     max_inflated: u64,
+    /// Split plain JSON Lines files larger than this many bytes into parts
+    /// scanned in parallel (0: never).
+    #[arg(long, default_value_t = denytrail::replay::DEFAULT_SPLIT_BYTES, hide = true)]
+    split_bytes: u64,
     /// No progress bar, even on a terminal.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -283,6 +287,7 @@ fn run_replay(a: ReplayArgs) -> Result<u8> {
         threads: a.threads,
         shard: a.shard,
         keep_denials: a.shard.is_some(),
+        split_bytes: a.split_bytes,
     };
     let report = replay::replay(&scanner, inputs, pre_errors, &opts, &console);
     if let Some(b) = &console.bar {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -212,7 +212,13 @@ pub struct ReplayOptions {
     /// Keep every denial event, repeated deliveries included, in the report
     /// (shard reports, for merge).
     pub keep_denials: bool,
+    /// Plain newline-delimited files larger than this are split into
+    /// line-aligned parts that workers scan in parallel; 0 never splits.
+    pub split_bytes: u64,
 }
+
+/// Default for [`ReplayOptions::split_bytes`]: 64 MiB.
+pub const DEFAULT_SPLIT_BYTES: u64 = 64 << 20;
 
 /// What a replay observer is told as the run goes.
 pub trait Progress: Sync {
@@ -246,7 +252,9 @@ impl<R: Read> Read for Counting<'_, R> {
 
 enum Msg {
     Events(Vec<ScanEvent>),
-    Done(StreamSummary),
+    /// A task is done; `bool`: it was the input's first (or only) part, so
+    /// the input counts once among the files.
+    Done(StreamSummary, bool),
     Unreadable(InputError),
 }
 
@@ -292,11 +300,11 @@ pub fn replay(
         .num_threads(opts.threads)
         .build();
     std::thread::scope(|s| {
-        let inputs = &inputs;
+        let tasks = plan(&inputs, opts.split_bytes);
         s.spawn(move || {
             let work = || {
-                inputs.par_iter().for_each_with(tx, |tx, input| {
-                    scan_one(scanner, input, tx, progress);
+                tasks.par_iter().for_each_with(tx, |tx, task| {
+                    scan_one(scanner, task, tx, progress);
                 })
             };
             match &pool {
@@ -325,8 +333,8 @@ pub fn replay(
                         }
                     }
                 }
-                Msg::Done(sum) => {
-                    files += 1;
+                Msg::Done(sum, first) => {
+                    files += u64::from(first);
                     stats += sum.stats;
                     if let Format::Skip(r) = sum.format {
                         let why = match r {
@@ -365,10 +373,11 @@ pub fn replay(
 
 fn scan_one(
     scanner: &Scanner,
-    input: &Input,
+    task: &Task<'_>,
     tx: &mut mpsc::SyncSender<Msg>,
     progress: &dyn Progress,
 ) {
+    let Task { input, part, first } = *task;
     let origin = input.origin();
     let mut batch: Vec<ScanEvent> = Vec::new();
     let mut emit = |ev: ScanEvent| {
@@ -390,9 +399,38 @@ fn scan_one(
                 &mut emit,
             )
         }
-        Input::File { path, .. } => match File::open(path) {
-            Ok(f) => scanner.scan_stream(Counting { inner: f, progress }, &origin, &mut emit),
-            Err(e) => {
+        Input::File { path, .. } => match (File::open(path), part) {
+            (Ok(mut f), Some((start, end))) => {
+                let stats = match f.seek(SeekFrom::Start(start)) {
+                    Ok(_) => scanner.scan_lines_part(
+                        Counting {
+                            inner: f.take(end - start),
+                            progress,
+                        },
+                        &origin,
+                        start,
+                        &mut emit,
+                    ),
+                    Err(e) => {
+                        emit(ScanEvent::Error(InputError {
+                            origin: origin.clone(),
+                            offset: start,
+                            kind: InputErrorKind::Unreadable,
+                            detail: format!("cannot seek: {e}"),
+                        }));
+                        ScanStats::default()
+                    }
+                };
+                StreamSummary {
+                    stats,
+                    format: Format::Lines,
+                    gzip: false,
+                }
+            }
+            (Ok(f), None) => {
+                scanner.scan_stream(Counting { inner: f, progress }, &origin, &mut emit)
+            }
+            (Err(e), _) => {
                 let _ = tx.send(Msg::Unreadable(InputError {
                     origin,
                     offset: 0,
@@ -406,7 +444,94 @@ fn scan_one(
     if !batch.is_empty() {
         let _ = tx.send(Msg::Events(batch));
     }
-    let _ = tx.send(Msg::Done(summary));
+    let _ = tx.send(Msg::Done(summary, first));
+}
+
+/// One unit of work: an input, or a line-aligned part of a large plain file.
+#[derive(Clone, Copy)]
+struct Task<'a> {
+    input: &'a Input,
+    /// `start..end` byte range of the file, when the file is split.
+    part: Option<(u64, u64)>,
+    /// The input's first (or only) part.
+    first: bool,
+}
+
+/// Turn inputs into tasks, splitting large plain newline-delimited files.
+fn plan(inputs: &[Input], split: u64) -> Vec<Task<'_>> {
+    let mut tasks = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let parts = match input {
+            Input::File { path, .. } => line_parts(path, split),
+            _ => None,
+        };
+        match parts {
+            Some(parts) if parts.len() > 1 => {
+                for (i, p) in parts.into_iter().enumerate() {
+                    tasks.push(Task {
+                        input,
+                        part: Some(p),
+                        first: i == 0,
+                    });
+                }
+            }
+            _ => tasks.push(Task {
+                input,
+                part: None,
+                first: true,
+            }),
+        }
+    }
+    tasks
+}
+
+/// Line-aligned byte ranges that cover a plain newline-delimited file larger
+/// than `split`, each about `split` long; `None` for a small, compressed,
+/// non-line or unreadable file (scanned whole, which reports any problem).
+fn line_parts(path: &Path, split: u64) -> Option<Vec<(u64, u64)>> {
+    use std::os::unix::fs::FileExt;
+    if split == 0 {
+        return None;
+    }
+    let f = File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    if size <= split {
+        return None;
+    }
+    let mut head = vec![0u8; 64 * 1024];
+    let n = f.read_at(&mut head, 0).ok()?;
+    head.truncate(n);
+    if crate::decode::is_gzip(&head) || crate::frame::detect(&head, false) != Format::Lines {
+        return None;
+    }
+    let n_parts = size.div_ceil(split);
+    let mut bounds = vec![0u64];
+    let mut window = vec![0u8; 1 << 20];
+    for k in 1..n_parts {
+        let p = k * size / n_parts;
+        let last = bounds.last().copied().unwrap_or(0);
+        if p <= last {
+            continue;
+        }
+        // The first line that starts at or after p: just past the first
+        // newline at or after p - 1.
+        let mut at = p - 1;
+        let b = loop {
+            let n = f.read_at(&mut window, at).ok()?;
+            if n == 0 {
+                break size;
+            }
+            if let Some(i) = memchr::memchr(b'\n', &window[..n]) {
+                break at + i as u64 + 1;
+            }
+            at += n as u64;
+        };
+        if b > last && b < size {
+            bounds.push(b);
+        }
+    }
+    bounds.push(size);
+    Some(bounds.windows(2).map(|w| (w[0], w[1])).collect())
 }
 
 /// Merge shard reports (made with `--shard` and `keep_denials`) into the

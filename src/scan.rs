@@ -422,7 +422,7 @@ impl Scanner {
                 st.bytes = head;
             }
             Format::Lines => {
-                self.stream_lines(&mut dec, buf, eof, origin, &mut st, out);
+                self.stream_lines(&mut dec, Head { buf, eof, failed }, 0, origin, &mut st, out);
             }
             Format::RecordsArray => {
                 self.stream_records(&mut dec, Head { buf, eof, failed }, origin, &mut st, out);
@@ -451,17 +451,42 @@ impl Scanner {
         }
     }
 
+    /// Scan a line-aligned part of a plain (not compressed) file of
+    /// newline-delimited records: `reader` yields the part's bytes, which
+    /// start at offset `base` of the file, so errors carry file offsets.
+    /// Replay uses it to spread one large JSON Lines file over its workers.
+    pub fn scan_lines_part<R: Read>(
+        &self,
+        reader: R,
+        origin: &str,
+        base: u64,
+        out: &mut dyn FnMut(ScanEvent),
+    ) -> ScanStats {
+        let mut dec = Decoded::plain(reader);
+        let mut st = ScanStats::default();
+        let head = Head {
+            buf: Vec::with_capacity(self.chunk + 64 * 1024),
+            eof: false,
+            failed: false,
+        };
+        self.stream_lines(&mut dec, head, base, origin, &mut st, out);
+        st.bytes = dec.offset();
+        st
+    }
+
     fn stream_lines<R: Read>(
         &self,
         dec: &mut Decoded<R>,
-        mut buf: Vec<u8>,
-        mut eof: bool,
+        head: Head,
+        // Stream offset of the head's first byte.
+        mut base: u64,
         origin: &str,
         st: &mut ScanStats,
         out: &mut dyn FnMut(ScanEvent),
     ) {
-        // Stream offset of buf[0].
-        let mut base: u64 = 0;
+        let Head {
+            mut buf, mut eof, ..
+        } = head;
         // Skipping the rest of an oversized line.
         let mut skipping = false;
         loop {
@@ -507,8 +532,9 @@ impl Scanner {
             if eof {
                 return;
             }
+            let at = base + buf.len() as u64;
             eof = fill(dec, &mut buf, self.chunk, &mut |e| {
-                out(decode_error(origin, e))
+                out(decode_error_at(origin, e, at))
             });
         }
     }
@@ -799,6 +825,18 @@ fn fill<R: Read>(
         }
     }
     false
+}
+
+/// A decode error reported at stream offset `at` (where reading stopped,
+/// which for a part of a file is not the decoder's own count).
+fn decode_error_at(origin: &str, e: DecodeError, at: u64) -> ScanEvent {
+    match decode_error(origin, e) {
+        ScanEvent::Error(mut ie) => {
+            ie.offset = at;
+            ScanEvent::Error(ie)
+        }
+        other => other,
+    }
 }
 
 fn decode_error(origin: &str, e: DecodeError) -> ScanEvent {

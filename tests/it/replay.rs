@@ -340,3 +340,47 @@ fn progress_bar_only_on_a_terminal() {
         String::from_utf8_lossy(&plain.stderr)
     );
 }
+
+/// A large plain JSON Lines file is split into line-aligned parts scanned in
+/// parallel; the report (counts, dedup, error offsets) is the same as one
+/// pass over the whole file.
+#[test]
+fn split_files_give_the_same_report_as_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let mut body = String::new();
+    for i in 0..3000 {
+        body += &allowed_line(&format!("a{i}"));
+        body.push('\n');
+        if i % 7 == 0 {
+            // Repeated deliveries (same ID, same record) far apart land in
+            // different parts.
+            let id = i % 300;
+            let p = format!("arn:aws:iam::123456789012:user/u{}", id % 13);
+            body += &denial_line(&p, PASSROLE, &format!("d{id}"));
+            body.push('\n');
+        }
+        if i % 997 == 0 {
+            body += "{\"errorCode\":\"AccessDenied\", broken\n";
+        }
+    }
+    body += &denial_line(
+        "arn:aws:iam::123456789012:user/last",
+        PASSROLE,
+        "no-newline",
+    );
+    std::fs::write(&path, &body).unwrap();
+    let p = path.to_str().unwrap();
+    let (whole, code, _) = replay_json(&["--split-bytes", "0", "-j", "1", p]);
+    assert_eq!(code, 3);
+    assert!(whole.summary.duplicates > 0);
+    for split in ["5000", "65536", "300001"] {
+        for j in ["1", "2"] {
+            let (parts, code, stderr) = replay_json(&["--split-bytes", split, "-j", j, p]);
+            assert_eq!(code, 3, "{stderr}");
+            assert_eq!(parts.summary, whole.summary, "split {split}, -j {j}");
+            assert_eq!(parts.groups, whole.groups, "split {split}, -j {j}");
+            assert_eq!(parts.errors, whole.errors, "split {split}, -j {j}");
+        }
+    }
+}
