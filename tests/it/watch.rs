@@ -114,6 +114,46 @@ impl Corpus {
     }
 }
 
+/// Spawn a prepared `denytrail watch` command with stderr captured (each
+/// line kept in the returned log) and wait, at most 30 s, for the address
+/// it says it listens on. Panics with the log if it never does.
+pub fn spawn_listening(mut cmd: Command) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn denytrail watch");
+    let stderr = child.stderr.take().expect("stderr");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("listening on ") {
+                    let addr = line[i + "listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = tx.send(addr);
+                }
+                logs.lock().expect("log lock").push(line);
+            }
+        });
+    }
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => (child, addr, logs),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "denytrail watch did not start listening; log:\n{}",
+                logs.lock().expect("log lock").join("\n")
+            );
+        }
+    }
+}
+
 /// A running `denytrail watch`, killed when dropped.
 pub struct Watch {
     child: Child,
@@ -136,46 +176,14 @@ impl Watch {
         } else {
             &["--listen", "127.0.0.1:0"]
         };
-        let mut child = Command::new(bin())
-            .arg("watch")
+        let mut cmd = Command::new(bin());
+        cmd.arg("watch")
             .args(args)
             .args(listen)
             .env("DENYTRAIL_LOG", "info")
-            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn denytrail watch");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(i) = line.find("listening on ") {
-                        let addr = line[i + "listening on ".len()..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_string();
-                        let _ = tx.send(addr);
-                    }
-                    logs.lock().unwrap().push(line);
-                }
-            });
-        }
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() });
+        let (mut child, addr, logs) = spawn_listening(cmd);
         let stdin = child.stdin.take();
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "denytrail watch did not start listening; log:\n{}",
-                    logs.lock().unwrap().join("\n")
-                );
-            }
-        };
         Watch {
             child,
             addr,

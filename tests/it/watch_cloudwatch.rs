@@ -4,10 +4,9 @@
 //! pages per poll; two log groups under one request rate.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatchlogs::Client;
@@ -181,41 +180,15 @@ impl Sidecar {
             .arg("watch")
             .args(args)
             .args(["--endpoint-url", &moto.url, "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdin(Stdio::null());
         let started = Instant::now();
-        let mut child = cmd.spawn().expect("spawn denytrail watch");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(i) = line.find("listening on ") {
-                        let addr = line[i + "listening on ".len()..]
-                            .split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_string();
-                        let _ = tx.send(addr);
-                    }
-                    logs.lock().expect("log lock").push(line);
-                }
-            });
-        }
-        let mut s = Sidecar {
+        let (child, addr, logs) = crate::watch::spawn_listening(cmd);
+        Sidecar {
             child,
-            addr: String::new(),
+            addr,
             logs,
             started,
-        };
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => s.addr = a,
-            Err(_) => panic!("denytrail watch did not listen; log:\n{}", s.log()),
         }
-        s
     }
 
     fn log(&self) -> String {
