@@ -105,6 +105,14 @@ pub struct ScanStats {
     pub skipped: u64,
 }
 
+impl ScanStats {
+    /// Add another scan's record counts, not its bytes: for records read out
+    /// of a document whose bytes are already counted whole.
+    pub fn add_counts(&mut self, o: ScanStats) {
+        *self += ScanStats { bytes: 0, ..o };
+    }
+}
+
 impl std::ops::AddAssign for ScanStats {
     fn add_assign(&mut self, o: ScanStats) {
         self.records += o.records;
@@ -677,22 +685,19 @@ impl Scanner {
                         f.feed(raw, 0, &mut |e| recs.push(e));
                         for ev in recs {
                             if let FrameEvent::Record { start, end } = ev {
-                                *st += self.scan_message(
+                                st.add_counts(self.scan_message(
                                     &raw[start..end],
                                     origin,
                                     (at + start) as u64,
                                     out,
-                                );
+                                ));
                             }
                         }
                     }
                     Format::Skip(_) => {}
                     _ => {
                         let s = self.scan_message(raw, origin, at as u64, out);
-                        st.records += s.records;
-                        st.candidates += s.candidates;
-                        st.out_of_scope += s.out_of_scope;
-                        st.skipped += s.skipped;
+                        st.add_counts(s);
                     }
                 },
             }
@@ -722,10 +727,7 @@ impl Scanner {
                 for e in p.events {
                     if let Some(rec) = e.cloudtrail_event {
                         let s = self.scan_message(rec.as_bytes(), origin, at, out);
-                        st.records += s.records;
-                        st.candidates += s.candidates;
-                        st.out_of_scope += s.out_of_scope;
-                        st.skipped += s.skipped;
+                        st.add_counts(s);
                     }
                 }
             }
@@ -762,10 +764,7 @@ impl Scanner {
             Ok(p) if p.message_type == "DATA_MESSAGE" => {
                 for e in p.log_events {
                     let s = self.scan_message(e.message.as_bytes(), origin, at, out);
-                    st.records += s.records;
-                    st.candidates += s.candidates;
-                    st.out_of_scope += s.out_of_scope;
-                    st.skipped += s.skipped;
+                    st.add_counts(s);
                 }
             }
             Ok(_) => st.skipped += 1,
@@ -856,6 +855,29 @@ fn decode_error(origin: &str, e: DecodeError) -> ScanEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records read out of a pretty-printed `Records` document that follows
+    /// another document: each is counted, the bytes only once.
+    #[test]
+    fn documents_count_their_bytes_once() {
+        let rec = r#"{"eventID":"eX","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::123456789012:user/u"},"eventSource":"iam.amazonaws.com","eventName":"PassRole","errorCode":"AccessDenied","errorMessage":"User: arn:aws:iam::123456789012:user/u is not authorized to perform: iam:PassRole"}"#;
+        let doc = format!(
+            "{{\n \"eventVersion\": \"1.08\"\n}}\n{{\"Records\":[{},{}]}}\n",
+            rec.replace("eX", "e1"),
+            rec.replace("eX", "e2")
+        );
+        let s = Scanner::builder().build().unwrap();
+        let mut denials = 0;
+        let sum = s.scan_stream(doc.as_bytes(), "t", &mut |e| {
+            if let ScanEvent::Denial(_) = e {
+                denials += 1
+            }
+        });
+        assert_eq!(sum.format, Format::Documents);
+        assert_eq!(denials, 2);
+        assert_eq!(sum.stats.records, 3);
+        assert_eq!(sum.stats.bytes, doc.len() as u64);
+    }
 
     #[test]
     fn scanner_is_send_sync() {
