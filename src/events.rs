@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::input::InputError;
 use crate::metrics::{Metrics, SourceKind};
-use crate::scan::InputError;
 
 /// Input errors logged one by one before rate limiting starts.
 pub const LOGGED_ERRORS: u64 = 100;

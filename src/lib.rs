@@ -14,6 +14,7 @@ pub mod events;
 pub mod frame;
 pub mod generate;
 pub mod hints;
+pub mod input;
 pub mod metrics;
 pub mod prefilter;
 pub mod replay;

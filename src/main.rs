@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use denytrail::input::InputError;
 use denytrail::replay::{self, Progress, ReplayOptions, Shard};
 use denytrail::report::Report;
-use denytrail::scan::{InputError, Scanner};
+use denytrail::scan::Scanner;
 use denytrail::scope::Scope;
 
 /// Exit codes (documented in the README).

@@ -11,7 +11,7 @@
 //! are declared in `aws::metrics` and registered into [`Metrics::registry`]
 //! by whoever runs those sources.
 //!
-//! Label values come from closed sets ([`crate::scan::InputErrorKind`],
+//! Label values come from closed sets ([`crate::input::InputErrorKind`],
 //! [`SourceKind`], hint and reason codes) except `principal` and `action`,
 //! which callers must only set behind the series cap (`watch::series`).
 
@@ -284,7 +284,7 @@ impl Metrics {
         for outcome in ["ok", "error"] {
             m.checkpoint_writes.with_label_values(&[outcome]);
         }
-        for kind in crate::scan::InputErrorKind::ALL {
+        for kind in crate::input::InputErrorKind::ALL {
             m.input_errors.with_label_values(&[kind.as_str()]);
         }
         for code in AUTH_FAILURE_LABELS {

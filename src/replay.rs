@@ -16,8 +16,9 @@ use rayon::prelude::*;
 use crate::aggregate::Aggregator;
 use crate::classify::Denial;
 use crate::frame::{Format, SkipReason};
+use crate::input::{InputError, InputErrorKind};
 use crate::report::{Report, Summary};
-use crate::scan::{InputError, InputErrorKind, ScanEvent, ScanStats, Scanner, StreamSummary};
+use crate::scan::{ScanEvent, ScanStats, Scanner, StreamSummary};
 
 /// One input to replay.
 #[derive(Debug, Clone, PartialEq, Eq)]

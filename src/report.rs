@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{Group, sort_groups};
 use crate::classify::{Denial, DenyKind, PrincipalKind, Reason};
 use crate::hints::{self, Hint};
-use crate::scan::InputError;
+use crate::input::InputError;
 
 /// Version of the JSON shape.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -24,8 +24,9 @@ use super::error::{AwsError, Needs};
 use super::metrics::AwsMetrics;
 use super::ratelimit::RateLimiter;
 use crate::frame::Format;
+use crate::input::{InputError, InputErrorKind};
 use crate::replay::{ExternalInput, Progress};
-use crate::scan::{InputError, InputErrorKind, ScanEvent, ScanStats, Scanner, StreamSummary};
+use crate::scan::{ScanEvent, ScanStats, Scanner, StreamSummary};
 
 /// A log group and an optional stream-name prefix:
 /// `cloudwatch://LOG_GROUP[?stream=PREFIX]` (the scheme is optional where

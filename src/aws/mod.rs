@@ -29,8 +29,8 @@ pub use metrics::AwsMetrics;
 pub use ratelimit::RateLimiter;
 pub use s3::S3Url;
 
+use crate::input::InputError;
 use crate::replay::Input;
-use crate::scan::InputError;
 
 /// Is this command-line input one for this module (`s3://…`,
 /// `cloudwatch://…`)?

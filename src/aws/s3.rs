@@ -24,8 +24,9 @@ use super::backoff::Call;
 use super::context::AwsContext;
 use super::error::{AwsError, Needs};
 use crate::frame::Format;
+use crate::input::{InputError, InputErrorKind};
 use crate::replay::{ExternalInput, Progress};
-use crate::scan::{InputError, InputErrorKind, ScanEvent, ScanStats, Scanner, StreamSummary};
+use crate::scan::{ScanEvent, ScanStats, Scanner, StreamSummary};
 
 /// An `s3://bucket/prefix` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]

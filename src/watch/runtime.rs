@@ -36,8 +36,9 @@ use crate::events::{
     CheckpointLoaded, CheckpointWriteError, CheckpointWritten, FileClosed, FileIgnored, FileOpened,
     FileRotated,
 };
+use crate::input::{InputError, InputErrorKind};
 use crate::metrics::{Metrics, SourceKind};
-use crate::scan::{InputError, InputErrorKind, Scanner};
+use crate::scan::Scanner;
 
 /// Why `watch` stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -22,9 +22,10 @@ use crate::events::{
     SeriesChanged, SeriesFolded, SourceRead,
 };
 use crate::hints;
+use crate::input::InputError;
 use crate::metrics::{self, Metrics, SourceKind};
 use crate::report::{Report, Summary};
-use crate::scan::{InputError, ScanEvent, ScanStats, Scanner};
+use crate::scan::{ScanEvent, ScanStats, Scanner};
 
 /// Items kept per set of a group in `/report` (resources, sessions,
 /// accounts, …); counts stay exact, the lists are cut.
