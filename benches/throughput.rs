@@ -300,7 +300,7 @@ fn aggregate(c: &mut Criterion, k: &Corpus) {
         .measurement_time(Duration::from_secs(2));
     g.bench_function("Aggregator::add", |b| {
         b.iter(|| {
-            let mut a = Aggregator::default();
+            let mut a = Aggregator::builder().build();
             for d in &k.denials {
                 a.add(d);
             }

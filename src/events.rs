@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::input::InputError;
-use crate::metrics::{Metrics, SourceKind};
+use crate::metrics::Metrics;
+use crate::source::SourceKind;
 
 /// Input errors logged one by one before rate limiting starts.
 pub const LOGGED_ERRORS: u64 = 100;

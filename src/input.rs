@@ -8,7 +8,7 @@
 //! goes on.
 
 /// A problem with the input, with where it was found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{origin}: byte {offset}: {kind}: {detail}")]
 pub struct InputError {
     /// File path, `-` for stdin, `s3://…`, `cloudwatch://…`.
@@ -22,7 +22,10 @@ pub struct InputError {
 }
 
 /// Kinds of input error; `as_str` is the metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum InputErrorKind {
     /// A gzip stream that ends early or is corrupt.
     TruncatedGzip,

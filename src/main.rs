@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use denytrail::input::InputError;
-use denytrail::replay::{self, Progress, ReplayOptions, Shard};
-use denytrail::report::Report;
+use denytrail::replay::{self, Progress, ReplayOptions, Shard, ShardOutput};
+use denytrail::report::{self, Report};
 use denytrail::scan::Scanner;
-use denytrail::scope::Scope;
+use denytrail::scope::{RangeArgs, Scope, Selection};
 
 /// Exit codes (documented in the README).
 mod exit {
@@ -21,7 +21,9 @@ mod exit {
     pub const OK: u8 = 0;
     /// Could not run: bad input to merge, output not writable, …
     pub const FATAL: u8 = 1;
-    // 2 is clap's usage error.
+    /// A usage error: a bad flag or flags that do not go together (clap
+    /// exits 2 for the errors it finds itself).
+    pub const USAGE: u8 = 2;
     /// Ran to the end, but some inputs had errors (counted in the report).
     pub const INPUT_ERRORS: u8 = 3;
     /// `--fail-on-denials` and denials were found (and no input errors).
@@ -47,7 +49,7 @@ enum Command {
     Explain(ExplainArgs),
     /// Write a deterministic test corpus (same seed, same bytes) in every input format.
     Generate(GenerateArgs),
-    /// Combine shard reports (`replay --shard I/N --format json`) into one report.
+    /// Combine shard reports (`replay --shard I/N --format json --output FILE`) into one report.
     Merge(MergeArgs),
     /// Follow logs, count denials, serve Prometheus metrics and /report.
     Watch(Box<denytrail::watch::WatchArgs>),
@@ -68,6 +70,10 @@ struct OutputArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Groups shown in detail by the table and markdown formats, largest
+    /// first (0: all); the JSON report always holds every group.
+    #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
+    top: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -80,15 +86,18 @@ struct ReplayArgs {
     paths: Vec<String>,
     /// Which denied actions to report: `default` (codeguru-profiler:* and
     /// iam:PassRole), `all`, or comma-separated action globs.
-    #[arg(long, default_value = "default", value_parser = parse_scope)]
+    #[arg(long, default_value = "default", value_parser = denytrail::scope::parse_flag)]
     scope: Scope,
+    #[command(flatten)]
+    range: RangeArgs,
     #[command(flatten)]
     output: OutputArgs,
     /// Worker threads (default: one per core).
     #[arg(long, short = 'j', default_value_t = 0)]
     threads: usize,
-    /// Take only shard I of N of the inputs (stable by file key); the JSON
-    /// report then carries the denials for `denytrail merge`.
+    /// Take only shard I of N of the inputs (stable by file key); the run
+    /// also writes, beside its JSON report, the state `denytrail merge`
+    /// needs (needs --format json --output FILE).
     #[arg(long, value_name = "I/N", env = "DENYTRAIL_SHARD")]
     shard: Option<Shard>,
     /// Largest single record kept, in bytes; longer ones are reported and skipped.
@@ -97,6 +106,10 @@ struct ReplayArgs {
     /// Cap on the inflated size of one gzip input, in bytes.
     #[arg(long, default_value_t = denytrail::decode::DEFAULT_MAX_INFLATED)]
     max_inflated: u64,
+    /// Values kept per list of a group (resources, sessions, accounts, …):
+    /// exact counts for these, a count and an estimate of the rest.
+    #[arg(long, value_name = "N", default_value_t = denytrail::aggregate::counted::DEFAULT_K, value_parser = denytrail::aggregate::counted::parse_list_max)]
+    list_max: usize,
     /// Split plain JSON Lines files larger than this many bytes into parts
     /// scanned in parallel (0: never).
     #[arg(long, default_value_t = denytrail::replay::DEFAULT_SPLIT_BYTES, hide = true)]
@@ -123,7 +136,7 @@ struct ExplainArgs {
 
 #[derive(clap::Args, Debug)]
 struct MergeArgs {
-    /// Shard reports written by `replay --shard I/N --format json`.
+    /// Shard reports written by `replay --shard I/N --format json --output FILE`.
     #[arg(value_name = "REPORT.json", required = true)]
     reports: Vec<PathBuf>,
     #[command(flatten)]
@@ -164,6 +177,11 @@ struct GenerateArgs {
     out: PathBuf,
 }
 
+/// A usage error found after clap: flags that do not go together.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `watch` installs its own subscriber (level info, `--log-format`).
@@ -185,14 +203,28 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("denytrail: {e:#}");
-            ExitCode::from(exit::FATAL)
+            eprintln!("denytrail: {}", report::shown(&format!("{e:#}")));
+            ExitCode::from(if is_usage(&e) {
+                exit::USAGE
+            } else {
+                exit::FATAL
+            })
         }
     }
 }
 
-fn parse_scope(s: &str) -> Result<Scope, String> {
-    Scope::parse(s).map_err(|e| e.to_string())
+/// Errors that mean the command line is wrong, whichever command found them.
+fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<Usage>()
+            || c.is::<denytrail::watch::config::ConfigError>()
+            || c.is::<denytrail::scope::RangeError>()
+            || matches!(
+                c.downcast_ref::<denytrail::aws::AwsError>(),
+                Some(denytrail::aws::AwsError::Config(_))
+            )
+            || c.is::<denytrail::scan::BuildError>()
+    })
 }
 
 fn init_logging() {
@@ -200,6 +232,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -229,7 +262,7 @@ impl Progress for Console {
     fn error(&self, e: &InputError) {
         let k = self.printed.fetch_add(1, Ordering::Relaxed);
         let line = if k < MAX_PRINTED_ERRORS {
-            format!("denytrail: {e}")
+            format!("denytrail: {}", report::shown(&e.to_string()))
         } else if k == MAX_PRINTED_ERRORS {
             "denytrail: more input errors: counted in the report, not printed".to_string()
         } else {
@@ -242,36 +275,33 @@ impl Progress for Console {
     }
 }
 
-fn input_size(inputs: &[replay::Input]) -> u64 {
-    inputs
-        .iter()
-        .filter_map(|i| match i {
-            replay::Input::File { path, .. } => std::fs::metadata(path).ok().map(|m| m.len()),
-            replay::Input::Stdin | replay::Input::External(_) => None,
-        })
-        .sum()
-}
-
 fn run_replay(a: ReplayArgs) -> Result<u8> {
+    let range = a.range.range()?;
+    if a.shard.is_some() && (a.output.format != OutputFormat::Json || a.output.output.is_none()) {
+        return Err(Usage(
+            "--shard needs --format json --output FILE: merge reads the shard's state from beside its report".into(),
+        )
+        .into());
+    }
     let scanner = Scanner::builder()
-        .scope(a.scope)
+        .selection(Selection::new(a.scope, range))
         .max_record(a.max_record)
         .max_inflated(a.max_inflated)
-        .build()
-        .context("invalid scanner settings")?;
+        .build()?;
     let (remote, local): (Vec<String>, Vec<String>) = a
         .paths
         .iter()
         .cloned()
         .partition(|p| denytrail::aws::is_remote(p));
-    let (mut inputs, mut pre_errors) = replay::expand_inputs(&local);
+    let (mut sources, mut pre_errors) = denytrail::source::local::expand(&local);
     if !remote.is_empty() {
-        let (more, errs) = denytrail::aws::expand_inputs(&remote, &a.aws)?;
-        inputs.extend(more);
+        let (more, errs) = denytrail::aws::expand_inputs(&remote, &a.aws, range)?;
+        sources.extend(more);
         pre_errors.extend(errs);
     }
+    let total: u64 = sources.iter().filter_map(|s| s.size()).sum();
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(input_size(&inputs));
+        let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} {bytes}/{total_bytes} {bytes_per_sec} [{wide_bar}] {eta}",
@@ -287,10 +317,14 @@ fn run_replay(a: ReplayArgs) -> Result<u8> {
     let opts = ReplayOptions {
         threads: a.threads,
         shard: a.shard,
-        keep_denials: a.shard.is_some(),
         split_bytes: a.split_bytes,
+        list_max: a.list_max,
     };
-    let report = replay::replay(&scanner, inputs, pre_errors, &opts, &console);
+    let shard_output = a
+        .shard
+        .and(a.output.output.as_deref())
+        .map(|report| ShardOutput { report });
+    let report = replay::replay(&scanner, sources, pre_errors, &opts, shard_output, &console)?;
     if let Some(b) = &console.bar {
         b.finish_and_clear();
     }
@@ -306,9 +340,9 @@ fn run_replay(a: ReplayArgs) -> Result<u8> {
 
 fn write_report(report: &Report, out: &OutputArgs) -> Result<()> {
     let text = match out.format {
-        OutputFormat::Table => report.to_table(),
+        OutputFormat::Table => report.to_table(out.top),
         OutputFormat::Json => report.to_json(),
-        OutputFormat::Markdown => report.to_markdown(),
+        OutputFormat::Markdown => report.to_markdown(out.top),
     };
     write_out(&text, out.output.as_ref())
 }
@@ -332,9 +366,17 @@ fn run_explain(a: ExplainArgs) -> Result<u8> {
     let text = match a.format {
         OutputFormat::Json => serde_json::to_string_pretty(&hint)? + "\n",
         OutputFormat::Table | OutputFormat::Markdown => {
-            let mut s = format!("hint [{}]\n{}\n", hint.code.as_str(), hint.text);
+            let mut s = format!("hint [{}]\n", hint.code.as_str());
+            for line in hint.text.lines() {
+                s += &report::shown(line);
+                s.push('\n');
+            }
             for (title, doc) in hint.documents() {
-                s += &format!("\n{title}\n{}\n", serde_json::to_string_pretty(doc)?);
+                s += &format!("\n{title}\n");
+                for line in serde_json::to_string_pretty(doc)?.lines() {
+                    s += &report::shown(line);
+                    s.push('\n');
+                }
             }
             s
         }
@@ -349,9 +391,9 @@ fn run_merge(a: MergeArgs) -> Result<u8> {
         let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
         let r: Report = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a denytrail JSON report", p.display()))?;
-        reports.push(r);
+        reports.push((p.clone(), r));
     }
-    let merged = replay::merge(reports)?;
+    let merged = denytrail::merge::merge(reports)?;
     write_report(&merged, &a.output)?;
     Ok(if merged.summary.errors > 0 {
         exit::INPUT_ERRORS
@@ -375,7 +417,7 @@ fn run_generate(a: GenerateArgs) -> Result<u8> {
     if let Some(n) = a.records_per_file {
         b = b.records_per_file(n);
     }
-    let cfg = b.build()?;
+    let cfg = b.build().map_err(|e| Usage(e.to_string()))?;
     if a.out.as_os_str() == "-" {
         let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
         let truth = generate::write_jsonl(&cfg, out)?;

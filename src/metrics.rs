@@ -23,35 +23,6 @@ use prometheus::{
 /// The `principal` label value denials are folded into past the series cap.
 pub const OTHER: &str = crate::aggregate::FOLDED_PRINCIPAL;
 
-/// Where records came from: the `source_kind` label. A closed set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SourceKind {
-    /// A followed file.
-    File,
-    /// Standard input.
-    Stdin,
-    /// A CloudWatch Logs log group.
-    Cloudwatch,
-    /// An S3 object.
-    S3,
-}
-
-impl SourceKind {
-    /// The label value.
-    ///
-    /// ```
-    /// assert_eq!(denytrail::metrics::SourceKind::Stdin.as_str(), "stdin");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::File => "file",
-            SourceKind::Stdin => "stdin",
-            SourceKind::Cloudwatch => "cloudwatch",
-            SourceKind::S3 => "s3",
-        }
-    }
-}
-
 /// The `error_code` label values of `denytrail_auth_failures_total`: the
 /// well-known codes, anything else is `other`.
 ///

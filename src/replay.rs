@@ -1,87 +1,28 @@
-//! The replay driver: expand inputs, scan them in parallel, aggregate.
+//! The replay driver: sources in, one aggregate out.
 //!
-//! Files are read in parallel across a work-stealing pool (rayon); each
-//! worker streams its file through [`Scanner::scan_stream`] and sends events
-//! in batches over a bounded channel to the one aggregating thread, so
-//! dedup is exact and memory stays flat.
+//! Sources are read in parallel across a work-stealing pool (rayon); each
+//! worker opens its source and runs its bytes or messages through the
+//! pipeline ([`Scanner`]), sending what it finds in batches over a bounded
+//! channel to the one aggregating thread, so dedup is exact and memory stays
+//! flat. With `--shard I/N` the run takes only its share of the sources and
+//! spills one compact record per counted event, for `merge`.
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc;
 
 use rayon::prelude::*;
 
-use crate::aggregate::Aggregator;
-use crate::classify::Denial;
-use crate::frame::{Format, SkipReason};
-use crate::input::{InputError, InputErrorKind};
-use crate::report::{Report, Summary};
-use crate::scan::{ScanEvent, ScanStats, Scanner, StreamSummary};
-
-/// One input to replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    /// A file on disk; `key` is the stable name used for sharding (the path
-    /// relative to the directory argument it was found under).
-    File {
-        /// Where to open it.
-        path: PathBuf,
-        /// Stable sharding key.
-        key: String,
-    },
-    /// Standard input.
-    Stdin,
-    /// An input that knows how to scan itself (an S3 object, a CloudWatch
-    /// Logs log group over a time range).
-    External(std::sync::Arc<dyn ExternalInput>),
-}
-
-impl PartialEq for dyn ExternalInput {
-    fn eq(&self, other: &Self) -> bool {
-        self.origin() == other.origin()
-    }
-}
-impl Eq for dyn ExternalInput {}
-
-/// An input read from elsewhere than the local disk. Implementations do
-/// their own I/O (possibly blocking on an async runtime: replay workers are
-/// plain threads) and feed what they read through the scanner.
-pub trait ExternalInput: Send + Sync + std::fmt::Debug {
-    /// How the input is named in errors and reports (`s3://bucket/key`).
-    fn origin(&self) -> String;
-    /// Stable sharding key (the object key, the log group name).
-    fn key(&self) -> String;
-    /// Read the input and scan it, reporting events to `out` and bytes read
-    /// to `progress`. Failures to read are reported as `ScanEvent::Error`.
-    fn scan(
-        &self,
-        scanner: &Scanner,
-        progress: &dyn Progress,
-        out: &mut dyn FnMut(ScanEvent),
-    ) -> StreamSummary;
-}
-
-impl Input {
-    /// How the input is named in errors and reports.
-    pub fn origin(&self) -> String {
-        match self {
-            Input::File { path, .. } => path.display().to_string(),
-            Input::Stdin => "-".to_string(),
-            Input::External(e) => e.origin(),
-        }
-    }
-
-    /// The stable key used for sharding.
-    pub fn key(&self) -> String {
-        match self {
-            Input::File { key, .. } => key.clone(),
-            Input::Stdin => "-".to_string(),
-            Input::External(e) => e.key(),
-        }
-    }
-}
+use crate::aggregate::shard::{EventRecord, STATE_VERSION, ShardState};
+use crate::aggregate::{Added, Aggregator};
+use crate::frame::Format;
+use crate::hash::fnv1a;
+use crate::input::InputError;
+use crate::report::Report;
+use crate::scan::{ScanEvent, ScanStats, Scanner, skip_reason};
+use crate::shardfile::{self, ShardFileError, Spill};
+use crate::source::{Opened, Source, SourceKind};
 
 /// A shard: this run takes the inputs whose key hashes to `index` mod `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,75 +75,6 @@ impl Shard {
     }
 }
 
-/// FNV-1a, 64 bit: a fixed, documented hash so shard assignment never
-/// changes with the Rust version.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// Expand command-line arguments into inputs: files as given, directories
-/// walked recursively in sorted order, `-` for stdin. Paths that cannot be
-/// read become errors; the rest go on.
-pub fn expand_inputs(args: &[String]) -> (Vec<Input>, Vec<InputError>) {
-    let mut inputs = Vec::new();
-    let mut errors = Vec::new();
-    for a in args {
-        if a == "-" {
-            inputs.push(Input::Stdin);
-            continue;
-        }
-        let p = Path::new(a);
-        match std::fs::metadata(p) {
-            Ok(m) if m.is_dir() => {
-                for entry in walkdir::WalkDir::new(p)
-                    .sort_by_file_name()
-                    .follow_links(true)
-                {
-                    match entry {
-                        Ok(e) if e.file_type().is_file() => {
-                            let key = e
-                                .path()
-                                .strip_prefix(p)
-                                .unwrap_or(e.path())
-                                .to_string_lossy()
-                                .into_owned();
-                            inputs.push(Input::File {
-                                path: e.path().to_path_buf(),
-                                key,
-                            });
-                        }
-                        Ok(_) => {}
-                        Err(e) => errors.push(InputError {
-                            origin: e
-                                .path()
-                                .map_or_else(|| a.clone(), |p| p.display().to_string()),
-                            offset: 0,
-                            kind: InputErrorKind::Unreadable,
-                            detail: format!("cannot walk: {e}"),
-                        }),
-                    }
-                }
-            }
-            Ok(_) => inputs.push(Input::File {
-                path: p.to_path_buf(),
-                key: a.clone(),
-            }),
-            Err(e) => errors.push(InputError {
-                origin: a.clone(),
-                offset: 0,
-                kind: InputErrorKind::Unreadable,
-                detail: format!("cannot open: {e} (check the path and its permissions)"),
-            }),
-        }
-    }
-    (inputs, errors)
-}
-
 /// Settings of one replay run.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayOptions {
@@ -210,12 +82,11 @@ pub struct ReplayOptions {
     pub threads: usize,
     /// Take only this shard of the inputs.
     pub shard: Option<Shard>,
-    /// Keep every denial event, repeated deliveries included, in the report
-    /// (shard reports, for merge).
-    pub keep_denials: bool,
     /// Plain newline-delimited files larger than this are split into
     /// line-aligned parts that workers scan in parallel; 0 never splits.
     pub split_bytes: u64,
+    /// Values listed per list of a group.
+    pub list_max: usize,
 }
 
 /// Default for [`ReplayOptions::split_bytes`]: 64 MiB.
@@ -253,55 +124,66 @@ impl<R: Read> Read for Counting<'_, R> {
 
 enum Msg {
     Events(Vec<ScanEvent>),
-    /// A task is done; `bool`: it was the input's first (or only) part, so
-    /// the input counts once among the files.
-    Done(StreamSummary, bool),
-    Unreadable(InputError),
+    /// A task is done: what it scanned, the format of a whole input, and
+    /// whether it was the input's first (or only) part, so the input counts
+    /// once among the files.
+    Done {
+        kind: SourceKind,
+        stats: ScanStats,
+        format: Option<Format>,
+        first: bool,
+    },
 }
 
 const BATCH: usize = 1024;
 
-/// Scan `inputs` with `scanner` and build the report.
+/// A replay that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The shard state for `merge` cannot be written.
+    #[error(transparent)]
+    ShardState(#[from] ShardFileError),
+}
+
+/// What a shard run writes beside its report.
+#[derive(Debug, Clone)]
+pub struct ShardOutput<'a> {
+    /// The report's path: the state goes beside it.
+    pub report: &'a Path,
+}
+
+/// Scan `sources` with `scanner` and build the report. A shard run
+/// (`opts.shard`) with `shard_output` also writes its state for `merge`
+/// beside the report, and names it in the report.
 pub fn replay(
     scanner: &Scanner,
-    inputs: Vec<Input>,
-    mut pre_errors: Vec<InputError>,
+    sources: Vec<Arc<dyn Source>>,
+    pre_errors: Vec<InputError>,
     opts: &ReplayOptions,
+    shard_output: Option<ShardOutput<'_>>,
     progress: &dyn Progress,
-) -> Report {
-    let inputs: Vec<Input> = match opts.shard {
-        Some(s) => inputs.into_iter().filter(|i| s.takes(&i.key())).collect(),
-        None => inputs,
+) -> Result<Report, ReplayError> {
+    let sources: Vec<Arc<dyn Source>> = match opts.shard {
+        Some(s) => sources.into_iter().filter(|i| s.takes(&i.key())).collect(),
+        None => sources,
     };
-    let mut summary = Summary {
-        scope: scanner.scope().describe(),
-        shard: opts.shard.map(|s| s.to_string()),
-        ..Summary::default()
-    };
-    let mut agg = Aggregator::default();
-    let mut kept: Vec<Denial> = Vec::new();
-    let mut errors: Vec<InputError> = Vec::new();
-    let mut stats = ScanStats::default();
-    let mut files = 0u64;
-    let count_error = |e: InputError, summary: &mut Summary, errors: &mut Vec<InputError>| {
+    let mut agg = Aggregator::builder().list_max(opts.list_max.max(1)).build();
+    for e in pre_errors {
         progress.error(&e);
-        summary.errors += 1;
-        *summary
-            .errors_by_kind
-            .entry(e.kind.as_str().to_string())
-            .or_insert(0) += 1;
-        errors.push(e);
-    };
-    for e in pre_errors.drain(..) {
-        count_error(e, &mut summary, &mut errors);
+        agg.error(e);
     }
+    let mut spill = match (&opts.shard, &shard_output) {
+        (Some(_), Some(o)) => Some(Spill::create(o.report)?),
+        _ => None,
+    };
+    let mut spill_error: Option<ShardFileError> = None;
 
     let (tx, rx) = mpsc::sync_channel::<Msg>(64);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build();
     std::thread::scope(|s| {
-        let tasks = plan(&inputs, opts.split_bytes);
+        let tasks = plan(&sources, opts.split_bytes);
         s.spawn(move || {
             let work = || {
                 tasks.par_iter().for_each_with(tx, |tx, task| {
@@ -319,57 +201,88 @@ pub fn replay(
                     for ev in evs {
                         match ev {
                             ScanEvent::Denial(d) => {
-                                agg.add(&d);
-                                // Every copy, repeated deliveries included:
-                                // merge dedups across shards as one machine
-                                // would (the other copy's account counts).
-                                if opts.keep_denials {
-                                    kept.push(*d);
+                                if let (Added::New { group }, Some(sp)) = (agg.add(&d), &mut spill)
+                                {
+                                    if let Some(r) = EventRecord::of_denial(&d, group) {
+                                        if let Err(e) = sp.push(&r) {
+                                            spill_error.get_or_insert(e);
+                                        }
+                                    }
                                 }
                             }
                             ScanEvent::AuthFailure(a) => {
-                                *summary.auth_failures.entry(a.error_code).or_insert(0) += 1;
+                                if agg.auth_failure(&a) {
+                                    if let (Some(sp), Some(key)) = (&mut spill, &a.event_id) {
+                                        let r = EventRecord::AuthFailure {
+                                            key: crate::hash::stable(key.as_bytes()),
+                                            code: a.error_code.clone(),
+                                        };
+                                        if let Err(e) = sp.push(&r) {
+                                            spill_error.get_or_insert(e);
+                                        }
+                                    }
+                                }
                             }
-                            ScanEvent::Error(e) => count_error(e, &mut summary, &mut errors),
+                            ScanEvent::Error(e) => {
+                                progress.error(&e);
+                                agg.error(e);
+                            }
                         }
                     }
                 }
-                Msg::Done(sum, first) => {
-                    files += u64::from(first);
-                    stats += sum.stats;
-                    if let Format::Skip(r) = sum.format {
-                        let why = match r {
-                            SkipReason::Digest => "cloudtrail-digest",
-                            SkipReason::Insight => "cloudtrail-insight",
-                            SkipReason::Empty => "empty",
-                        };
-                        *summary.skipped_files.entry(why.to_string()).or_insert(0) += 1;
+                Msg::Done {
+                    kind,
+                    stats,
+                    format,
+                    first,
+                } => {
+                    if first {
+                        agg.input_read();
                     }
-                }
-                Msg::Unreadable(e) => {
-                    files += 1;
-                    count_error(e, &mut summary, &mut errors);
+                    agg.scanned(kind, &stats);
+                    if let Some(why) = format.and_then(skip_reason) {
+                        agg.input_skipped(why);
+                    }
                 }
             }
         }
     });
-    summary.records = stats.records;
-    summary.bytes = stats.bytes;
-    summary.candidates = stats.candidates;
-    summary.out_of_scope = stats.out_of_scope;
-    summary.skipped_records = stats.skipped;
-    summary.files = files;
-    summary.duplicates = agg.duplicates();
-    // Errors in a stable order: parallel workers finish in any order.
-    errors.sort_by(|a, b| (&a.origin, a.offset).cmp(&(&b.origin, b.offset)));
-    let mut report = Report::new(summary, agg.into_sorted(), &errors);
-    if opts.keep_denials {
-        kept.sort_by(|a, b| {
-            (&a.event_time, &a.event_id, &a.account).cmp(&(&b.event_time, &b.event_id, &b.account))
-        });
-        report.denials = Some(kept);
+    if let Some(e) = spill_error {
+        return Err(e.into());
     }
-    report
+    let scope = scanner.scope().describe();
+    let shard = opts.shard.map(|s| s.to_string());
+    let list_max = agg.list_max();
+    let (totals, numbered, errors) = agg.finish_numbered();
+    let mut position = vec![
+        u32::MAX;
+        numbered
+            .iter()
+            .map(|(id, _)| *id as usize + 1)
+            .max()
+            .unwrap_or(0)
+    ];
+    for (pos, (id, _)) in numbered.iter().enumerate() {
+        position[*id as usize] = pos as u32;
+    }
+    let groups: Vec<_> = numbered.into_iter().map(|(_, g)| g).collect();
+    let state_groups = spill.as_ref().map(|_| groups.clone());
+    let mut report = Report::new(&totals, groups, &errors, scope.clone(), shard.clone());
+    if let (Some(sp), Some(o), Some(groups)) = (spill, shard_output, state_groups) {
+        let state = ShardState {
+            version: STATE_VERSION,
+            shard: shard.unwrap_or_default(),
+            scope,
+            list_max,
+            totals,
+            groups,
+            errors,
+            events: 0,
+        };
+        let pos = |id: u32| position.get(id as usize).copied().unwrap_or(u32::MAX);
+        report.shard_state = Some(shardfile::write(o.report, state, sp, &pos)?);
+    }
+    Ok(report)
 }
 
 fn scan_one(
@@ -378,8 +291,13 @@ fn scan_one(
     tx: &mut mpsc::SyncSender<Msg>,
     progress: &dyn Progress,
 ) {
-    let Task { input, part, first } = *task;
-    let origin = input.origin();
+    let Task {
+        source,
+        part,
+        first,
+    } = *task;
+    let origin = source.origin();
+    let kind = source.kind();
     let mut batch: Vec<ScanEvent> = Vec::new();
     let mut emit = |ev: ScanEvent| {
         batch.push(ev);
@@ -387,97 +305,88 @@ fn scan_one(
             let _ = tx.send(Msg::Events(std::mem::take(&mut batch)));
         }
     };
-    let summary = match input {
-        Input::External(e) => e.scan(scanner, progress, &mut emit),
-        Input::Stdin => {
-            let stdin = io::stdin().lock();
-            scanner.scan_stream(
-                Counting {
-                    inner: stdin,
-                    progress,
-                },
-                &origin,
-                &mut emit,
-            )
+    let opened = match part {
+        Some((start, end)) => source.open_part(start, end),
+        None => source.open(),
+    };
+    let mut format = None;
+    let stats = match opened {
+        Err(e) => {
+            emit(ScanEvent::Error(e));
+            ScanStats::default()
         }
-        Input::File { path, .. } => match (File::open(path), part) {
-            (Ok(mut f), Some((start, end))) => {
-                let stats = match f.seek(SeekFrom::Start(start)) {
-                    Ok(_) => scanner.scan_lines_part(
-                        Counting {
-                            inner: f.take(end - start),
-                            progress,
-                        },
-                        &origin,
-                        start,
-                        &mut emit,
-                    ),
-                    Err(e) => {
-                        emit(ScanEvent::Error(InputError {
-                            origin: origin.clone(),
-                            offset: start,
-                            kind: InputErrorKind::Unreadable,
-                            detail: format!("cannot seek: {e}"),
-                        }));
-                        ScanStats::default()
+        Ok(Opened::Bytes(r)) => {
+            let sum = scanner.scan_stream(Counting { inner: r, progress }, &origin, &mut emit);
+            format = Some(sum.format);
+            sum.stats
+        }
+        Ok(Opened::LinesPart { reader, base }) => scanner.scan_lines_part(
+            Counting {
+                inner: reader,
+                progress,
+            },
+            &origin,
+            base,
+            &mut emit,
+        ),
+        Ok(Opened::Messages(mut pages)) => {
+            let mut st = ScanStats::default();
+            let mut offset = 0u64;
+            while let Some(page) = pages.next_page() {
+                match page {
+                    Ok(msgs) => {
+                        for m in msgs {
+                            st += scanner.scan_message(m.as_bytes(), &origin, offset, &mut emit);
+                            offset += m.len() as u64 + 1;
+                            progress.read(m.len() as u64);
+                        }
                     }
-                };
-                StreamSummary {
-                    stats,
-                    format: Format::Lines,
-                    gzip: false,
+                    Err(mut e) => {
+                        e.offset = offset;
+                        emit(ScanEvent::Error(e));
+                    }
                 }
             }
-            (Ok(f), None) => {
-                scanner.scan_stream(Counting { inner: f, progress }, &origin, &mut emit)
-            }
-            (Err(e), _) => {
-                let _ = tx.send(Msg::Unreadable(InputError {
-                    origin,
-                    offset: 0,
-                    kind: InputErrorKind::Unreadable,
-                    detail: format!("cannot open: {e} (check the path and its permissions)"),
-                }));
-                return;
-            }
-        },
+            st
+        }
     };
     if !batch.is_empty() {
         let _ = tx.send(Msg::Events(batch));
     }
-    let _ = tx.send(Msg::Done(summary, first));
+    let _ = tx.send(Msg::Done {
+        kind,
+        stats,
+        format,
+        first,
+    });
 }
 
-/// One unit of work: an input, or a line-aligned part of a large plain file.
+/// One unit of work: a source, or a line-aligned part of a large plain file.
 #[derive(Clone, Copy)]
 struct Task<'a> {
-    input: &'a Input,
-    /// `start..end` byte range of the file, when the file is split.
+    source: &'a Arc<dyn Source>,
+    /// `start..end` byte range of the source, when it is split.
     part: Option<(u64, u64)>,
-    /// The input's first (or only) part.
+    /// The source's first (or only) part.
     first: bool,
 }
 
-/// Turn inputs into tasks, splitting large plain newline-delimited files.
-fn plan(inputs: &[Input], split: u64) -> Vec<Task<'_>> {
-    let mut tasks = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let parts = match input {
-            Input::File { path, .. } => line_parts(path, split),
-            _ => None,
-        };
-        match parts {
+/// Turn sources into tasks, splitting large plain newline-delimited files.
+fn plan(sources: &[Arc<dyn Source>], split: u64) -> Vec<Task<'_>> {
+    let mut tasks = Vec::with_capacity(sources.len());
+    for source in sources {
+        match line_parts(source.as_ref(), split) {
             Some(parts) if parts.len() > 1 => {
                 for (i, p) in parts.into_iter().enumerate() {
                     tasks.push(Task {
-                        input,
+                        source,
                         part: Some(p),
                         first: i == 0,
                     });
                 }
             }
             _ => tasks.push(Task {
-                input,
+                source,
                 part: None,
                 first: true,
             }),
@@ -486,21 +395,20 @@ fn plan(inputs: &[Input], split: u64) -> Vec<Task<'_>> {
     tasks
 }
 
-/// Line-aligned byte ranges that cover a plain newline-delimited file larger
-/// than `split`, each about `split` long; `None` for a small, compressed,
-/// non-line or unreadable file (scanned whole, which reports any problem).
-fn line_parts(path: &Path, split: u64) -> Option<Vec<(u64, u64)>> {
-    use std::os::unix::fs::FileExt;
+/// Line-aligned byte ranges that cover a plain newline-delimited source
+/// larger than `split`, each about `split` long; `None` for a small,
+/// compressed, non-line or unreadable one, or one without random access
+/// (scanned whole, which reports any problem).
+fn line_parts(source: &dyn Source, split: u64) -> Option<Vec<(u64, u64)>> {
     if split == 0 {
         return None;
     }
-    let f = File::open(path).ok()?;
-    let size = f.metadata().ok()?.len();
+    let size = source.size()?;
     if size <= split {
         return None;
     }
     let mut head = vec![0u8; 64 * 1024];
-    let n = f.read_at(&mut head, 0).ok()?;
+    let n = source.read_at(0, &mut head)?.ok()?;
     head.truncate(n);
     if crate::decode::is_gzip(&head) || crate::frame::detect(&head, false) != Format::Lines {
         return None;
@@ -518,7 +426,7 @@ fn line_parts(path: &Path, split: u64) -> Option<Vec<(u64, u64)>> {
         // newline at or after p - 1.
         let mut at = p - 1;
         let b = loop {
-            let n = f.read_at(&mut window, at).ok()?;
+            let n = source.read_at(at, &mut window)?.ok()?;
             if n == 0 {
                 break size;
             }
@@ -533,71 +441,6 @@ fn line_parts(path: &Path, split: u64) -> Option<Vec<(u64, u64)>> {
     }
     bounds.push(size);
     Some(bounds.windows(2).map(|w| (w[0], w[1])).collect())
-}
-
-/// Merge shard reports (made with `--shard` and `keep_denials`) into the
-/// report one machine would have made.
-pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
-    let mut agg = Aggregator::default();
-    let mut summary = Summary::default();
-    let mut errors = Vec::new();
-    let mut scopes: Vec<String> = Vec::new();
-    for (i, r) in reports.into_iter().enumerate() {
-        let Some(denials) = r.denials else {
-            return Err(MergeError::NoDenials { index: i });
-        };
-        for d in &denials {
-            agg.add(d);
-        }
-        let s = r.summary;
-        summary.records += s.records;
-        summary.files += s.files;
-        summary.bytes += s.bytes;
-        summary.errors += s.errors;
-        summary.candidates += s.candidates;
-        summary.out_of_scope += s.out_of_scope;
-        summary.skipped_records += s.skipped_records;
-        add_maps(&mut summary.errors_by_kind, s.errors_by_kind);
-        add_maps(&mut summary.auth_failures, s.auth_failures);
-        add_maps(&mut summary.skipped_files, s.skipped_files);
-        if !scopes.contains(&s.scope) {
-            scopes.push(s.scope);
-        }
-        errors.extend(r.errors);
-    }
-    if scopes.len() > 1 {
-        return Err(MergeError::ScopeMismatch(scopes));
-    }
-    summary.scope = scopes.pop().unwrap_or_default();
-    // Shards keep every copy, so the merge sees all repeated deliveries.
-    summary.duplicates = agg.duplicates();
-    errors.sort_by(|a, b| (&a.origin, a.offset).cmp(&(&b.origin, b.offset)));
-    let mut report = Report::new(summary, agg.into_sorted(), &[]);
-    errors.truncate(crate::report::MAX_LISTED_ERRORS);
-    report.errors = errors;
-    Ok(report)
-}
-
-fn add_maps(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
-    for (k, v) in from {
-        *into.entry(k).or_insert(0) += v;
-    }
-}
-
-/// Shard reports that cannot be merged.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum MergeError {
-    /// A report was not made with `--shard` (it lacks the `denials` list).
-    #[error(
-        "report #{index} has no `denials` list: make shard reports with `replay --shard I/N --format json`"
-    )]
-    NoDenials {
-        /// Position of the report on the command line (0-based).
-        index: usize,
-    },
-    /// Shards were made with different scopes.
-    #[error("shard reports were made with different scopes: {0:?}")]
-    ScopeMismatch(Vec<String>),
 }
 
 #[cfg(test)]

@@ -1,24 +1,29 @@
-//! The scanning core shared by replay and watch: bytes in, events out.
+//! The pipeline, composed: bytes in, what was found out. Decodes
+//! ([`crate::decode`]), detects the format and frames records
+//! ([`crate::frame`]), passes only the records the prefilter marks
+//! ([`crate::prefilter`]) to the classifier ([`crate::classify`]), and keeps
+//! what the selection ([`crate::scope`]) keeps. Used by every command:
+//! replay's workers, the sidecar's ingest loop, `explain`.
 //!
-//! `Scanner` is built once (it owns the prefilter automaton and the scope),
-//! is `Send + Sync`, and is shared by every worker.
+//! `Scanner` is built once (it owns the prefilter automaton and the
+//! selection), is `Send + Sync`, and is shared by every worker. It knows
+//! nothing of where bytes come from, nor of what is done with what it finds.
 
 use std::io::Read;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::classify::{self, AuthFailure, ClassifyError, Denial, Outcome, RecordKind};
+use crate::classify::{self, AuthFailure, ClassifyError, Denial, Outcome};
 use crate::decode::{DecodeError, Decoded};
-use crate::frame::{self, Format, FrameEvent, RecordsFramer};
+use crate::frame::documents::{self, Unwrapped};
+use crate::frame::lines::{Framed, LineBuffer};
+use crate::frame::{self, Format, FrameEvent, RecordKind, RecordsFramer, SkipReason};
 use crate::input::{InputError, InputErrorKind};
 use crate::prefilter::Prefilter;
-use crate::scope::Scope;
+use crate::scope::{Dropped, Scope, Selection};
 
-/// What scanning a buffer produces, in input order.
+/// What scanning produces, in input order.
 #[derive(Debug)]
 pub enum ScanEvent {
-    /// A denial in scope.
+    /// A denial kept by the selection.
     Denial(Box<Denial>),
     /// An authentication failure (counted apart).
     AuthFailure(AuthFailure),
@@ -26,7 +31,7 @@ pub enum ScanEvent {
     Error(InputError),
 }
 
-/// Counters for one scanned buffer.
+/// Counters for one scanned piece of input.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ScanStats {
     /// Records framed (lines, `Records` elements, log events).
@@ -37,6 +42,8 @@ pub struct ScanStats {
     pub candidates: u64,
     /// Denials outside the scope (counted, not reported).
     pub out_of_scope: u64,
+    /// Denials and authentication failures outside the time range.
+    pub out_of_range: u64,
     /// Records skipped on purpose (Insight events, control messages).
     pub skipped: u64,
 }
@@ -55,6 +62,7 @@ impl std::ops::AddAssign for ScanStats {
         self.bytes += o.bytes;
         self.candidates += o.candidates;
         self.out_of_scope += o.out_of_scope;
+        self.out_of_range += o.out_of_range;
         self.skipped += o.skipped;
     }
 }
@@ -62,7 +70,7 @@ impl std::ops::AddAssign for ScanStats {
 /// Knobs of a [`Scanner`].
 #[derive(Debug, Clone)]
 pub struct ScannerBuilder {
-    scope: Scope,
+    selection: Selection,
     max_record: usize,
     max_inflated: u64,
     max_document: u64,
@@ -72,7 +80,7 @@ pub struct ScannerBuilder {
 impl Default for ScannerBuilder {
     fn default() -> Self {
         ScannerBuilder {
-            scope: Scope::default(),
+            selection: Selection::default(),
             max_record: DEFAULT_MAX_RECORD,
             max_inflated: crate::decode::DEFAULT_MAX_INFLATED,
             max_document: DEFAULT_MAX_DOCUMENT,
@@ -99,9 +107,14 @@ pub enum BuildError {
 }
 
 impl ScannerBuilder {
-    /// Which actions to keep.
+    /// Which actions to keep (any time).
     pub fn scope(mut self, scope: Scope) -> Self {
-        self.scope = scope;
+        self.selection = Selection::new(scope, self.selection.range);
+        self
+    }
+    /// Which actions and event times to keep.
+    pub fn selection(mut self, selection: Selection) -> Self {
+        self.selection = selection;
         self
     }
     /// Largest record kept; longer ones are reported as oversized and skipped.
@@ -137,7 +150,7 @@ impl ScannerBuilder {
         }
         Ok(Scanner {
             prefilter: Prefilter::new(),
-            scope: self.scope,
+            selection: self.selection,
             max_record: self.max_record,
             max_inflated: self.max_inflated,
             max_document: self.max_document,
@@ -160,7 +173,7 @@ impl ScannerBuilder {
 #[derive(Debug, Clone)]
 pub struct Scanner {
     prefilter: Prefilter,
-    scope: Scope,
+    selection: Selection,
     max_record: usize,
     max_inflated: u64,
     max_document: u64,
@@ -178,6 +191,17 @@ pub struct StreamSummary {
     pub gzip: bool,
 }
 
+/// The error of a record over the size cap, said the same way wherever it
+/// is found.
+fn oversized(origin: &str, offset: u64, max: usize) -> InputError {
+    InputError {
+        origin: origin.to_string(),
+        offset,
+        kind: InputErrorKind::OversizedRecord,
+        detail: format!("record longer than the {max}-byte cap (--max-record); skipped to its end"),
+    }
+}
+
 impl Scanner {
     /// Start configuring a scanner.
     pub fn builder() -> ScannerBuilder {
@@ -186,7 +210,17 @@ impl Scanner {
 
     /// The scope in force.
     pub fn scope(&self) -> &Scope {
-        &self.scope
+        &self.selection.scope
+    }
+
+    /// What is kept.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// The longest record kept.
+    pub fn max_record(&self) -> usize {
+        self.max_record
     }
 
     /// Classify one record and emit what it is.
@@ -201,27 +235,24 @@ impl Scanner {
     ) {
         stats.candidates += 1;
         if rec.len() > self.max_record {
-            out(ScanEvent::Error(InputError {
-                origin: origin.to_string(),
-                offset,
-                kind: InputErrorKind::OversizedRecord,
-                detail: format!(
-                    "record of {} bytes is over the {}-byte cap; skipped",
-                    rec.len(),
-                    self.max_record
-                ),
-            }));
+            out(ScanEvent::Error(oversized(origin, offset, self.max_record)));
             return;
         }
         match classify::classify(rec, kind) {
             Ok(Outcome::Denial(d)) => {
-                if self.scope.matches(&d.action) {
-                    out(ScanEvent::Denial(d));
-                } else {
-                    stats.out_of_scope += 1;
+                match self.selection.judge(&d.action, d.event_time.as_deref()) {
+                    Ok(()) => out(ScanEvent::Denial(d)),
+                    Err(Dropped::OutOfScope) => stats.out_of_scope += 1,
+                    Err(Dropped::OutOfRange) => stats.out_of_range += 1,
                 }
             }
-            Ok(Outcome::AuthFailure(a)) => out(ScanEvent::AuthFailure(a)),
+            Ok(Outcome::AuthFailure(a)) => {
+                if self.selection.in_range(a.event_time.as_deref()) {
+                    out(ScanEvent::AuthFailure(a))
+                } else {
+                    stats.out_of_range += 1;
+                }
+            }
             Ok(Outcome::Skipped) => stats.skipped += 1,
             Ok(Outcome::Other) => {}
             Err(ClassifyError::InvalidJson { offset: at, msg }) => {
@@ -302,6 +333,14 @@ impl Scanner {
         st
     }
 
+    /// A line stream for bytes that arrive a piece at a time (a followed
+    /// file, the sidecar's stdin) whose next byte is at stream `offset`.
+    pub fn line_stream(&self, offset: u64) -> LineStream {
+        LineStream {
+            lines: LineBuffer::new(offset, self.max_record),
+        }
+    }
+
     /// Scan a whole stream: decompress if gzip, detect the format, frame,
     /// prefilter, classify. Bad data is reported through `out` and scanning
     /// goes on; every good record is kept.
@@ -366,7 +405,7 @@ impl Scanner {
                 st.bytes = head;
             }
             Format::Lines => {
-                self.stream_lines(&mut dec, Head { buf, eof, failed }, 0, origin, &mut st, out);
+                self.stream_lines(&mut dec, buf, eof, 0, origin, &mut st, out);
             }
             Format::RecordsArray => {
                 self.stream_records(&mut dec, Head { buf, eof, failed }, origin, &mut st, out);
@@ -408,75 +447,35 @@ impl Scanner {
     ) -> ScanStats {
         let mut dec = Decoded::plain(reader);
         let mut st = ScanStats::default();
-        let head = Head {
-            buf: Vec::with_capacity(self.chunk + 64 * 1024),
-            eof: false,
-            failed: false,
-        };
-        self.stream_lines(&mut dec, head, base, origin, &mut st, out);
+        let buf = Vec::with_capacity(self.chunk);
+        self.stream_lines(&mut dec, buf, false, base, origin, &mut st, out);
         st.bytes = dec.offset();
         st
     }
 
+    /// Stream newline-delimited records through the one line framer: `head`
+    /// holds the first bytes read (at stream offset `base`), `eof` says the
+    /// stream ended within them.
+    #[allow(clippy::too_many_arguments)]
     fn stream_lines<R: Read>(
         &self,
         dec: &mut Decoded<R>,
-        head: Head,
-        // Stream offset of the head's first byte.
-        mut base: u64,
+        mut buf: Vec<u8>,
+        mut eof: bool,
+        base: u64,
         origin: &str,
         st: &mut ScanStats,
         out: &mut dyn FnMut(ScanEvent),
     ) {
-        let Head {
-            mut buf, mut eof, ..
-        } = head;
-        // Skipping the rest of an oversized line.
-        let mut skipping = false;
+        let mut lines = self.line_stream(base);
         loop {
-            if skipping {
-                match memchr::memchr(b'\n', &buf) {
-                    Some(i) => {
-                        buf.drain(..=i);
-                        base += i as u64 + 1;
-                        skipping = false;
-                    }
-                    None => {
-                        base += buf.len() as u64;
-                        buf.clear();
-                    }
-                }
-            }
-            if !skipping {
-                let upto = if eof {
-                    buf.len()
-                } else {
-                    memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1)
-                };
-                if upto > 0 {
-                    *st += self.scan_lines(&buf[..upto], origin, base, out);
-                    buf.drain(..upto);
-                    base += upto as u64;
-                } else if buf.len() > self.max_record {
-                    out(ScanEvent::Error(InputError {
-                        origin: origin.to_string(),
-                        offset: base,
-                        kind: InputErrorKind::OversizedRecord,
-                        detail: format!(
-                            "line longer than the {}-byte cap; skipped to its end",
-                            self.max_record
-                        ),
-                    }));
-                    st.records += 1;
-                    base += buf.len() as u64;
-                    buf.clear();
-                    skipping = true;
-                }
-            }
+            *st += lines.push(self, &buf, origin, out);
             if eof {
+                *st += lines.finish(self, origin, out);
                 return;
             }
-            let at = base + buf.len() as u64;
+            buf.clear();
+            let at = lines.read_offset();
             eof = fill(dec, &mut buf, self.chunk, &mut |e| {
                 out(decode_error_at(origin, e, at))
             });
@@ -555,15 +554,11 @@ impl Scanner {
             }
             let open_len = buf.len() - keep_from;
             if open_len > self.max_record {
-                out(ScanEvent::Error(InputError {
-                    origin: origin.to_string(),
-                    offset: base + keep_from as u64,
-                    kind: InputErrorKind::OversizedRecord,
-                    detail: format!(
-                        "record longer than the {}-byte cap; skipped",
-                        self.max_record
-                    ),
-                }));
+                out(ScanEvent::Error(oversized(
+                    origin,
+                    base + keep_from as u64,
+                    self.max_record,
+                )));
                 st.records += 1;
                 // Keep following the structure, but not the bytes.
                 framer.forget_open();
@@ -591,125 +586,102 @@ impl Scanner {
         st: &mut ScanStats,
         out: &mut dyn FnMut(ScanEvent),
     ) {
-        let mut stream = serde_json::Deserializer::from_slice(buf).into_iter::<&RawValue>();
-        loop {
-            let at = stream.byte_offset();
-            let doc = match stream.next() {
-                None => break,
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    out(ScanEvent::Error(InputError {
-                        origin: origin.to_string(),
-                        offset: at as u64,
-                        kind: InputErrorKind::InvalidJson,
-                        detail: format!(
-                            "invalid JSON document ({format}): {e}; rest of file skipped",
-                            format = format.as_str()
-                        ),
-                    }));
-                    break;
-                }
-            };
-            let raw = doc.get().as_bytes();
-            match format {
-                Format::LookupEvents => self.lookup_events(raw, origin, at as u64, st, out),
-                Format::CwSubscription => self.subscription(raw, origin, at as u64, st, out),
-                _ => match frame::detect(raw, true) {
-                    Format::RecordsArray => {
-                        let mut f = RecordsFramer::new();
-                        let mut recs = Vec::new();
-                        f.feed(raw, 0, &mut |e| recs.push(e));
-                        for ev in recs {
-                            if let FrameEvent::Record { start, end } = ev {
-                                st.add_counts(self.scan_message(
-                                    &raw[start..end],
-                                    origin,
-                                    (at + start) as u64,
-                                    out,
-                                ));
-                            }
-                        }
-                    }
-                    Format::Skip(_) => {}
-                    _ => {
-                        let s = self.scan_message(raw, origin, at as u64, out);
-                        st.add_counts(s);
-                    }
-                },
+        documents::unwrap(buf, format, &mut |u| match u {
+            Unwrapped::Record { bytes, offset } => {
+                st.add_counts(self.scan_message(bytes, origin, offset, out));
             }
-        }
+            Unwrapped::Skipped => st.skipped += 1,
+            Unwrapped::Error { offset, detail, .. } => out(ScanEvent::Error(InputError {
+                origin: origin.to_string(),
+                offset,
+                kind: InputErrorKind::InvalidJson,
+                detail,
+            })),
+        });
+    }
+}
+
+/// Why [`StreamSummary::format`] says a whole input was skipped.
+pub fn skip_reason(f: Format) -> Option<crate::aggregate::SkippedFile> {
+    use crate::aggregate::SkippedFile;
+    match f {
+        Format::Skip(SkipReason::Digest) => Some(SkippedFile::Digest),
+        Format::Skip(SkipReason::Insight) => Some(SkippedFile::Insight),
+        Format::Skip(SkipReason::Empty) => Some(SkippedFile::Empty),
+        _ => None,
+    }
+}
+
+/// Newline-delimited records arriving a piece at a time: the one line
+/// framer ([`LineBuffer`]) with the scanner behind it. Only complete lines
+/// are scanned; a partial last line waits for its end.
+#[derive(Debug)]
+pub struct LineStream {
+    lines: LineBuffer,
+}
+
+impl LineStream {
+    /// Frame and scan `data`, the next bytes of the stream.
+    pub fn push(
+        &mut self,
+        scanner: &Scanner,
+        data: &[u8],
+        origin: &str,
+        out: &mut dyn FnMut(ScanEvent),
+    ) -> ScanStats {
+        let mut st = ScanStats::default();
+        self.lines
+            .push(data, &mut |f| scan_framed(scanner, f, origin, &mut st, out));
+        st
     }
 
-    fn lookup_events(
-        &self,
-        raw: &[u8],
+    /// The stream ended: its last line counts even without a newline.
+    pub fn finish(
+        &mut self,
+        scanner: &Scanner,
         origin: &str,
-        at: u64,
-        st: &mut ScanStats,
         out: &mut dyn FnMut(ScanEvent),
-    ) {
-        #[derive(Deserialize)]
-        struct Page {
-            #[serde(rename = "Events", default)]
-            events: Vec<Ev>,
-        }
-        #[derive(Deserialize)]
-        struct Ev {
-            #[serde(rename = "CloudTrailEvent", default)]
-            cloudtrail_event: Option<String>,
-        }
-        match serde_json::from_slice::<Page>(raw) {
-            Ok(p) => {
-                for e in p.events {
-                    if let Some(rec) = e.cloudtrail_event {
-                        let s = self.scan_message(rec.as_bytes(), origin, at, out);
-                        st.add_counts(s);
-                    }
-                }
-            }
-            Err(e) => out(ScanEvent::Error(InputError {
-                origin: origin.to_string(),
-                offset: at,
-                kind: InputErrorKind::InvalidJson,
-                detail: format!("not a lookup-events page: {e}"),
-            })),
-        }
+    ) -> ScanStats {
+        let mut st = ScanStats::default();
+        self.lines
+            .finish(&mut |f| scan_framed(scanner, f, origin, &mut st, out));
+        st
     }
 
-    fn subscription(
-        &self,
-        raw: &[u8],
-        origin: &str,
-        at: u64,
-        st: &mut ScanStats,
-        out: &mut dyn FnMut(ScanEvent),
-    ) {
-        #[derive(Deserialize)]
-        struct Payload<'a> {
-            #[serde(rename = "messageType", borrow)]
-            message_type: std::borrow::Cow<'a, str>,
-            #[serde(rename = "logEvents", default)]
-            log_events: Vec<LogEvent>,
-        }
-        #[derive(Deserialize)]
-        struct LogEvent {
-            #[serde(default)]
-            message: String,
-        }
-        match serde_json::from_slice::<Payload>(raw) {
-            Ok(p) if p.message_type == "DATA_MESSAGE" => {
-                for e in p.log_events {
-                    let s = self.scan_message(e.message.as_bytes(), origin, at, out);
-                    st.add_counts(s);
-                }
-            }
-            Ok(_) => st.skipped += 1,
-            Err(e) => out(ScanEvent::Error(InputError {
-                origin: origin.to_string(),
-                offset: at,
-                kind: InputErrorKind::InvalidJson,
-                detail: format!("not a CloudWatch Logs subscription payload: {e}"),
-            })),
+    /// Stream offset up to which every line was scanned (or skipped): where
+    /// reading resumes after a restart.
+    pub fn consumed(&self) -> u64 {
+        self.lines.consumed()
+    }
+
+    /// Stream offset of the next byte to push.
+    pub fn read_offset(&self) -> u64 {
+        self.lines.read_offset()
+    }
+
+    /// Forget the partial line held and restart at `offset` (a file
+    /// truncated in place).
+    pub fn reset(&mut self, offset: u64) {
+        self.lines.reset(offset);
+    }
+}
+
+fn scan_framed(
+    scanner: &Scanner,
+    f: Framed<'_>,
+    origin: &str,
+    st: &mut ScanStats,
+    out: &mut dyn FnMut(ScanEvent),
+) {
+    match f {
+        Framed::Lines { base, bytes } => *st += scanner.scan_lines(bytes, origin, base, out),
+        Framed::Oversized { offset } => {
+            st.records += 1;
+            out(ScanEvent::Error(oversized(
+                origin,
+                offset,
+                scanner.max_record,
+            )));
         }
     }
 }

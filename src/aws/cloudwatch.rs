@@ -23,10 +23,8 @@ use super::context::AwsContext;
 use super::error::{AwsError, Needs};
 use super::metrics::AwsMetrics;
 use super::ratelimit::RateLimiter;
-use crate::frame::Format;
 use crate::input::{InputError, InputErrorKind};
-use crate::replay::{ExternalInput, Progress};
-use crate::scan::{ScanEvent, ScanStats, Scanner, StreamSummary};
+use crate::source::{Messages, Opened, Source, SourceKind};
 
 /// A log group and an optional stream-name prefix:
 /// `cloudwatch://LOG_GROUP[?stream=PREFIX]` (the scheme is optional where
@@ -234,7 +232,8 @@ impl Tokens {
     }
 }
 
-/// A log group over the replay time range: one replay input.
+/// A log group over the replay time range: one replay input, a source of
+/// messages.
 #[derive(Debug)]
 pub struct LogGroupRange {
     ctx: Arc<AwsContext>,
@@ -247,7 +246,7 @@ impl LogGroupRange {
     }
 }
 
-impl ExternalInput for LogGroupRange {
+impl Source for LogGroupRange {
     fn origin(&self) -> String {
         self.spec.origin()
     }
@@ -256,89 +255,94 @@ impl ExternalInput for LogGroupRange {
         self.spec.origin()
     }
 
-    fn scan(
-        &self,
-        scanner: &Scanner,
-        progress: &dyn Progress,
-        out: &mut dyn FnMut(ScanEvent),
-    ) -> StreamSummary {
-        let ctx = &self.ctx;
-        let origin = self.origin();
+    fn kind(&self) -> SourceKind {
+        SourceKind::Cloudwatch
+    }
+
+    fn open(&self) -> Result<Opened<'_>, InputError> {
+        Ok(Opened::Messages(Box::new(RangePages {
+            range: self,
+            origin: self.origin(),
+            tokens: Tokens::default(),
+            seen: BTreeSet::new(),
+            done: false,
+        })))
+    }
+}
+
+/// The pages of one log group over the replay range, fetched one at a time.
+struct RangePages<'a> {
+    range: &'a LogGroupRange,
+    origin: String,
+    tokens: Tokens,
+    /// Event IDs handed out: a retried request may repeat an event.
+    seen: BTreeSet<String>,
+    done: bool,
+}
+
+impl Messages for RangePages<'_> {
+    fn next_page(&mut self) -> Option<Result<Vec<String>, InputError>> {
+        if self.done {
+            return None;
+        }
+        let ctx = &self.range.ctx;
         let s = &ctx.settings;
         let query = Query {
             client: &ctx.logs,
-            spec: &self.spec,
+            spec: &self.range.spec,
             pattern: s.filter_pattern.as_deref(),
             start_ms: s.range.since.map(|t| t.timestamp_millis()),
             // FilterLogEvents' endTime is inclusive; the range's end is not.
             end_ms: s.range.until.map(|t| t.timestamp_millis() - 1),
             limit: s.cw_page_limit,
             call: filter_call(
-                &origin,
-                &self.spec.group,
+                &self.origin,
+                &self.range.spec.group,
                 "replay-cloudwatch.json",
                 &ctx.cw_limiter,
                 s.backoff,
                 &ctx.metrics,
             ),
         };
-        let mut stats = ScanStats::default();
-        let mut offset = 0u64;
-        let mut matched = 0u64;
-        let mut fetched = 0u64;
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        let result: Result<(), AwsError> = ctx.rt.block_on(async {
-            let mut tokens = Tokens::default();
-            loop {
-                let page = query.page(tokens.current.as_deref()).await?;
-                for e in &page.events {
-                    // A page boundary never repeats an event, but a retried
-                    // request might: count each event once.
-                    if !seen.insert(e.event_id.clone()) {
-                        continue;
-                    }
-                    fetched += 1;
-                    let mut count = |ev: ScanEvent| {
-                        if matches!(ev, ScanEvent::Denial(_) | ScanEvent::AuthFailure(_)) {
-                            matched += 1;
-                        }
-                        out(ev)
-                    };
-                    stats += scanner.scan_message(e.message.as_bytes(), &origin, offset, &mut count);
-                    offset += e.message.len() as u64 + 1;
-                    progress.read(e.message.len() as u64);
-                }
-                match tokens.advance(page.next) {
-                    Ok(true) => continue,
-                    Ok(false) => return Ok(()),
-                    Err(n) => {
-                        return Err(AwsError::Api {
-                            operation: "FilterLogEvents",
-                            target: origin.clone(),
-                            code: "RepeatedNextToken".into(),
-                            message: format!(
-                                "the same nextToken came back {n} times in a row; events after it were not read"
-                            ),
-                        });
-                    }
+        let failed = |e: AwsError| InputError {
+            origin: self.origin.clone(),
+            offset: 0,
+            kind: InputErrorKind::Unreadable,
+            detail: e.to_string(),
+        };
+        let page = match ctx.rt.block_on(query.page(self.tokens.current.as_deref())) {
+            Ok(p) => p,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(failed(e)));
+            }
+        };
+        let mut messages = Vec::with_capacity(page.events.len());
+        for e in page.events {
+            if self.seen.insert(e.event_id) {
+                messages.push(e.message);
+            }
+        }
+        ctx.metrics
+            .cloudwatch_fetched(&self.range.spec.group, messages.len() as u64);
+        match self.tokens.advance(page.next) {
+            Ok(true) => {}
+            Ok(false) => self.done = true,
+            Err(n) => {
+                self.done = true;
+                if messages.is_empty() {
+                    return Some(Err(failed(AwsError::Api {
+                        operation: "FilterLogEvents",
+                        target: self.origin.clone(),
+                        code: "RepeatedNextToken".into(),
+                        message: format!(
+                            "the same nextToken came back {n} times in a row; events after it were not read"
+                        ),
+                    })));
                 }
             }
-        });
-        ctx.metrics.cloudwatch_fetched(&self.spec.group, fetched);
-        ctx.metrics.cloudwatch_matched(&self.spec.group, matched);
-        if let Err(e) = result {
-            out(ScanEvent::Error(InputError {
-                origin: origin.clone(),
-                offset,
-                kind: InputErrorKind::Unreadable,
-                detail: e.to_string(),
-            }));
         }
-        StreamSummary {
-            stats,
-            format: Format::Lines,
-            gzip: false,
-        }
+        Some(Ok(messages))
     }
 }
 

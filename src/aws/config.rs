@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use crate::scope::TimeRange;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use super::backoff::Backoff;
 use super::error::AwsError;
@@ -74,13 +74,6 @@ pub struct AwsArgs {
     /// How to reach AWS.
     #[command(flatten)]
     pub conn: AwsConnArgs,
-    /// Start of the time range (inclusive): RFC 3339 (`2024-05-01T12:00:00Z`),
-    /// a UTC date (`2024-05-01`), or an age (`90m`, `6h`, `7d` ago).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// End of the time range (exclusive), same forms as --since; default now.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
     /// S3: only these account IDs of the CloudTrail key layout (repeatable
     /// or comma-separated).
     #[arg(long, value_name = "ID", value_delimiter = ',')]
@@ -91,36 +84,8 @@ pub struct AwsArgs {
     pub trail_region: Vec<String>,
     /// S3: how late after an event its log file may be delivered; keys
     /// delivered up to this long before --since or after --until are read.
-    #[arg(long, value_name = "DURATION", default_value = "1h")]
-    pub delivery_slack: String,
-}
-
-/// A time range `[since, until)`; `None` is unbounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TimeRange {
-    /// Inclusive start.
-    pub since: Option<DateTime<Utc>>,
-    /// Exclusive end.
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl TimeRange {
-    /// Does the range hold `t`?
-    pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
-    }
-
-    /// Does the range hold the RFC 3339 `eventTime`? A time that does not
-    /// parse is held only by an unbounded range.
-    pub fn contains_str(&self, event_time: Option<&str>) -> bool {
-        if self.since.is_none() && self.until.is_none() {
-            return true;
-        }
-        match event_time.and_then(|s| DateTime::parse_from_rfc3339(s).ok()) {
-            Some(t) => self.contains(t.with_timezone(&Utc)),
-            None => false,
-        }
-    }
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::time::parse_duration)]
+    pub delivery_slack: Duration,
 }
 
 /// Working values of the AWS flags.
@@ -210,29 +175,10 @@ pub fn resolve_pattern(p: &str) -> Option<String> {
 }
 
 impl AwsArgs {
-    /// Check the flags and compute the working values, `now` being the
-    /// current time (injected for tests).
-    pub fn build(&self, now: DateTime<Utc>) -> Result<AwsSettings, AwsError> {
+    /// Check the flags and compute the working values for a replay of the
+    /// time range `range`.
+    pub fn build(&self, range: TimeRange) -> Result<AwsSettings, AwsError> {
         self.conn.check()?;
-        let since = self
-            .since
-            .as_deref()
-            .map(|s| parse_time(s, now).map_err(|e| AwsError::Config(format!("--since: {e}"))))
-            .transpose()?;
-        let until = self
-            .until
-            .as_deref()
-            .map(|s| parse_time(s, now).map_err(|e| AwsError::Config(format!("--until: {e}"))))
-            .transpose()?;
-        if let (Some(s), Some(u)) = (since, until) {
-            if s >= u {
-                return Err(AwsError::Config(format!(
-                    "--since {s} is not before --until {u}"
-                )));
-            }
-        }
-        let delivery_slack = parse_duration(&self.delivery_slack)
-            .map_err(|e| AwsError::Config(format!("--delivery-slack: {e}")))?;
         for a in &self.account {
             if a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(AwsError::Config(format!(
@@ -241,10 +187,10 @@ impl AwsArgs {
             }
         }
         Ok(AwsSettings {
-            range: TimeRange { since, until },
+            range,
             accounts: self.account.clone(),
             trail_regions: self.trail_region.clone(),
-            delivery_slack,
+            delivery_slack: self.delivery_slack,
             filter_pattern: self.conn.pattern(),
             cw_rate: self.conn.cw_rate,
             cw_page_limit: self.conn.cw_page_limit,
@@ -253,124 +199,15 @@ impl AwsArgs {
     }
 }
 
-/// Parse a time: RFC 3339, `YYYY-MM-DD` (UTC midnight),
-/// `YYYY-MM-DDTHH:MM[:SS]` (UTC), or an age before `now` (`90s`, `15m`,
-/// `6h`, `7d`).
-///
-/// ```
-/// use chrono::{TimeZone, Utc};
-/// use denytrail::aws::config::parse_time;
-/// let now = Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap();
-/// assert_eq!(parse_time("2024-05-01", now).unwrap(), Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap());
-/// assert_eq!(parse_time("6h", now).unwrap(), Utc.with_ymd_and_hms(2024, 5, 2, 6, 0, 0).unwrap());
-/// ```
-pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Ok(t.and_utc());
-        }
-    }
-    if let Ok(d) = parse_duration(s) {
-        let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
-        return now
-            .checked_sub_signed(d)
-            .ok_or_else(|| format!("{s:?} is too far back"));
-    }
-    Err(format!(
-        "{s:?} is not a time: use RFC 3339 (2024-05-01T12:00:00Z), a UTC date (2024-05-01) or an age (90m, 6h, 7d)"
-    ))
-}
-
-/// Parse a duration: a number with a unit `s`, `m`, `h` or `d`.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(denytrail::aws::config::parse_duration("90m").unwrap(), Duration::from_secs(5400));
-/// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 15m, 1h, 7d)"))?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{s:?} is not a duration (e.g. 30s, 15m, 1h, 7d)")),
-    };
-    n.checked_mul(mult)
-        .filter(|&secs| secs <= 100 * 365 * 86_400)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn times_parse() {
-        let now = Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap();
-        let t = |s| parse_time(s, now);
-        assert_eq!(
-            t("2024-05-01T23:59:30Z").unwrap(),
-            Utc.with_ymd_and_hms(2024, 5, 1, 23, 59, 30).unwrap()
-        );
-        assert_eq!(
-            t("2024-05-01T01:00:00+01:00").unwrap(),
-            Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap()
-        );
-        assert_eq!(
-            t("2024-05-01T10:30").unwrap(),
-            Utc.with_ymd_and_hms(2024, 5, 1, 10, 30, 0).unwrap()
-        );
-        assert_eq!(
-            t("7d").unwrap(),
-            Utc.with_ymd_and_hms(2024, 4, 25, 12, 0, 0).unwrap()
-        );
-        for bad in ["", "yesterday", "2024-13-01", "5x", "-3h"] {
-            assert!(t(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn range_filters_event_times() {
-        let r = TimeRange {
-            since: Some(Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap()),
-            until: Some(Utc.with_ymd_and_hms(2024, 5, 2, 0, 0, 0).unwrap()),
-        };
-        assert!(r.contains_str(Some("2024-05-01T00:00:00Z")));
-        assert!(r.contains_str(Some("2024-05-01T23:59:59Z")));
-        assert!(!r.contains_str(Some("2024-05-02T00:00:00Z")));
-        assert!(!r.contains_str(Some("2024-04-30T23:59:59Z")));
-        assert!(!r.contains_str(None));
-        assert!(!r.contains_str(Some("garbage")));
-        assert!(TimeRange::default().contains_str(None));
-    }
 
     #[test]
     fn build_checks_flags() {
-        let now = Utc.with_ymd_and_hms(2024, 5, 2, 12, 0, 0).unwrap();
+        let now = TimeRange::default();
         let mut a = AwsArgs {
-            delivery_slack: "1h".into(),
+            delivery_slack: Duration::from_secs(3600),
             conn: AwsConnArgs {
                 cw_rate: 2.0,
                 aws_max_attempts: 3,
@@ -380,10 +217,6 @@ mod tests {
             ..AwsArgs::default()
         };
         assert!(a.build(now).is_ok());
-        a.since = Some("2024-05-02".into());
-        a.until = Some("2024-05-01".into());
-        assert!(a.build(now).unwrap_err().to_string().contains("not before"));
-        a.until = None;
         a.conn.cw_rate = 0.0;
         assert!(a.build(now).unwrap_err().to_string().contains("--cw-rate"));
         a.conn.cw_rate = 2.0;

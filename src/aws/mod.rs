@@ -1,11 +1,10 @@
 //! AWS sources: CloudTrail archives in S3 and CloudWatch Logs log groups,
 //! for `replay` (a time range) and `watch` (a live [`Follower`]).
 //!
-//! This module does the network I/O and hands bytes to the [`Scanner`]; it
-//! decides nothing about what a denial is. Errors name the bucket, key or
-//! log group and, when denytrail itself is denied, the permission to grant.
-//!
-//! [`Scanner`]: crate::scan::Scanner
+//! This module does the network I/O and hands out bytes (S3 objects) and
+//! messages (log events) as [`Source`]s; it decides nothing about formats
+//! or what a denial is. Errors name the bucket, key or log group and, when
+//! denytrail itself is denied, the permission to grant.
 
 pub mod backoff;
 pub mod cloudwatch;
@@ -22,15 +21,15 @@ pub use backoff::Backoff;
 pub use cloudwatch::{
     Checkpoint, FollowBatch, Follower, FollowerConfig, LogEvent, LogGroupSpec, PollEnd,
 };
-pub use config::{AwsArgs, AwsConnArgs, TimeRange};
+pub use config::{AwsArgs, AwsConnArgs};
 pub use context::AwsContext;
 pub use error::AwsError;
 pub use metrics::AwsMetrics;
 pub use ratelimit::RateLimiter;
 pub use s3::S3Url;
 
-use crate::input::InputError;
-use crate::replay::Input;
+use crate::scope::TimeRange;
+use crate::source::{Expanded, Source};
 
 /// Is this command-line input one for this module (`s3://…`,
 /// `cloudwatch://…`)?
@@ -43,15 +42,17 @@ pub fn is_remote(arg: &str) -> bool {
     arg.starts_with("s3://") || arg.starts_with("cloudwatch://")
 }
 
-/// Expand `s3://…` and `cloudwatch://…` arguments into replay inputs: one
-/// per S3 object that can hold the time range, one per log group. Listing
-/// failures below the top level become input errors; bad flags, bad URLs
-/// and a failed top-level listing are fatal.
+/// Expand `s3://…` and `cloudwatch://…` arguments into replay sources: one
+/// per S3 object delivered in the time range `range` (give or take the
+/// delivery slack), one per log group. Listing failures below the top level
+/// become input errors; bad flags, bad URLs and a failed top-level listing
+/// are fatal.
 pub fn expand_inputs(
     remote: &[String],
     args: &AwsArgs,
-) -> Result<(Vec<Input>, Vec<InputError>), AwsError> {
-    let settings = args.build(chrono::Utc::now())?;
+    range: TimeRange,
+) -> Result<Expanded, AwsError> {
+    let settings = args.build(range)?;
     let mut s3_urls = Vec::new();
     let mut groups = Vec::new();
     for r in remote {
@@ -66,25 +67,22 @@ pub fn expand_inputs(
         settings,
         AwsMetrics::detached(),
     )?);
-    let mut inputs = Vec::new();
+    let mut inputs: Vec<Arc<dyn Source>> = Vec::new();
     let mut errors = Vec::new();
     for u in &s3_urls {
         let (keys, errs) = ctx.rt.block_on(s3::select_keys(&ctx, u))?;
         tracing::info!(bucket = %u.bucket, objects = keys.len(), "S3 objects selected");
         errors.extend(errs);
         for k in keys {
-            inputs.push(Input::External(Arc::new(s3::S3Object::new(
+            inputs.push(Arc::new(s3::S3Object::new(
                 ctx.clone(),
                 u.bucket.clone(),
                 k,
-            ))));
+            )));
         }
     }
     for g in groups {
-        inputs.push(Input::External(Arc::new(cloudwatch::LogGroupRange::new(
-            ctx.clone(),
-            g,
-        ))));
+        inputs.push(Arc::new(cloudwatch::LogGroupRange::new(ctx.clone(), g)));
     }
     Ok((inputs, errors))
 }

@@ -10,8 +10,9 @@
 //! delivery time, which comes after the events it holds — usually within
 //! minutes, sometimes later. Keys delivered in
 //! `[since − slack, until + slack]` are read (`--delivery-slack`, default
-//! 1 h), and then every denial is kept only when its `eventTime` lies in
-//! `[since, until)` exactly.
+//! 1 h); the scope then keeps every denial only when its `eventTime` lies
+//! in `[since, until)` exactly. An object is a [`Source`] of bytes: this
+//! module downloads, it does not scan.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -23,10 +24,8 @@ use tokio::task::JoinSet;
 use super::backoff::Call;
 use super::context::AwsContext;
 use super::error::{AwsError, Needs};
-use crate::frame::Format;
 use crate::input::{InputError, InputErrorKind};
-use crate::replay::{ExternalInput, Progress};
-use crate::scan::{ScanEvent, ScanStats, Scanner, StreamSummary};
+use crate::source::{Opened, Source, SourceKind};
 
 /// An `s3://bucket/prefix` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,7 +354,7 @@ impl S3Object {
     }
 }
 
-impl ExternalInput for S3Object {
+impl Source for S3Object {
     fn origin(&self) -> String {
         s3_target(&self.bucket, &self.key)
     }
@@ -364,12 +363,11 @@ impl ExternalInput for S3Object {
         self.key.clone()
     }
 
-    fn scan(
-        &self,
-        scanner: &Scanner,
-        progress: &dyn Progress,
-        out: &mut dyn FnMut(ScanEvent),
-    ) -> StreamSummary {
+    fn kind(&self) -> SourceKind {
+        SourceKind::S3
+    }
+
+    fn open(&self) -> Result<Opened<'_>, InputError> {
         let origin = self.origin();
         let ctx = &self.ctx;
         let call = Call {
@@ -391,63 +389,38 @@ impl ExternalInput for S3Object {
                 .key(&self.key)
                 .send()
         }));
-        let body = match got {
-            Ok(o) => o.body,
-            Err(e) => {
-                out(ScanEvent::Error(InputError {
-                    origin,
-                    offset: 0,
-                    kind: InputErrorKind::Unreadable,
-                    detail: e.to_string(),
-                }));
-                return StreamSummary {
-                    stats: ScanStats::default(),
-                    format: Format::Binary,
-                    gzip: false,
-                };
-            }
-        };
-        let reader = BodyReader {
-            rt: ctx.rt.handle(),
-            body,
-            chunk: Vec::new(),
-            pos: 0,
-            progress,
-            origin: &origin,
-        };
-        let range = ctx.settings.range;
-        let mut outside = 0u64;
-        let mut keep = |ev: ScanEvent| match ev {
-            ScanEvent::Denial(d) if !range.contains_str(d.event_time.as_deref()) => outside += 1,
-            other => out(other),
-        };
-        let mut summary = scanner.scan_stream(reader, &origin, &mut keep);
-        // Denials outside [since, until) are records skipped on purpose.
-        summary.stats.skipped += outside;
-        summary
+        match got {
+            Ok(o) => Ok(Opened::Bytes(Box::new(BodyReader {
+                rt: ctx.rt.handle().clone(),
+                body: o.body,
+                chunk: bytes::Bytes::new(),
+                origin,
+            }))),
+            Err(e) => Err(InputError {
+                origin,
+                offset: 0,
+                kind: InputErrorKind::Unreadable,
+                detail: e.to_string(),
+            }),
+        }
     }
 }
 
 /// A blocking `Read` over an S3 body stream: replay workers are plain
 /// threads, so they wait on the runtime for each chunk.
-struct BodyReader<'a> {
-    rt: &'a tokio::runtime::Handle,
+struct BodyReader {
+    rt: tokio::runtime::Handle,
     body: ByteStream,
-    chunk: Vec<u8>,
-    pos: usize,
-    progress: &'a dyn Progress,
-    origin: &'a str,
+    chunk: bytes::Bytes,
+    origin: String,
 }
 
-impl Read for BodyReader<'_> {
+impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.chunk.len() {
+        while self.chunk.is_empty() {
             match self.rt.block_on(self.body.next()) {
                 None => return Ok(0),
-                Some(Ok(b)) => {
-                    self.chunk = Vec::from(b);
-                    self.pos = 0;
-                }
+                Some(Ok(b)) => self.chunk = b,
                 Some(Err(e)) => {
                     return Err(io::Error::other(format!(
                         "reading {} from S3 failed: {e}",
@@ -456,10 +429,9 @@ impl Read for BodyReader<'_> {
                 }
             }
         }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        self.progress.read(n as u64);
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        bytes::Buf::advance(&mut self.chunk, n);
         Ok(n)
     }
 }

@@ -320,6 +320,7 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
             Some((c, _)) if is_auth_failure_code(c) => Outcome::AuthFailure(AuthFailure {
                 error_code: c.to_string(),
                 event_id: None,
+                event_time: leading_timestamp(line),
             }),
             _ => Outcome::Other,
         };

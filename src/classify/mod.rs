@@ -198,6 +198,9 @@ pub struct AuthFailure {
     pub error_code: String,
     /// `eventID`, for dedup.
     pub event_id: Option<String>,
+    /// `eventTime`, when known (for `--since`/`--until`).
+    #[serde(default)]
+    pub event_time: Option<String>,
 }
 
 /// The classification of one record.
@@ -213,14 +216,7 @@ pub enum Outcome {
     Skipped,
 }
 
-/// How a framed record's bytes are to be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
-    /// One CloudTrail record, a JSON object.
-    CloudTrailJson,
-    /// A plain-text log line (SDK error output, agent logs).
-    Text,
-}
+pub use crate::frame::RecordKind;
 
 /// Classify one record.
 ///

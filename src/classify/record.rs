@@ -232,6 +232,7 @@ pub fn classify_json(bytes: &[u8]) -> Result<Outcome, ClassifyError> {
         return Ok(Outcome::AuthFailure(AuthFailure {
             error_code: c.to_string(),
             event_id: s(&rec.event_id).map(str::to_string),
+            event_time: s(&rec.event_time).map(str::to_string),
         }));
     }
     let msg = rec.error_message.as_ref().map_or("", |m| m.0.as_ref());

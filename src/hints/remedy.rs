@@ -172,8 +172,10 @@ impl<'g> Facts<'g> {
             .to_string();
         let fill = Fill {
             partition: partition.clone(),
-            region: single(&g.regions),
-            account: principal_account.clone().or_else(|| single(&g.accounts)),
+            region: g.regions.single().cloned(),
+            account: principal_account
+                .clone()
+                .or_else(|| g.accounts.single().cloned()),
         };
         let service = tables::split_action(&g.action).map(|(s, _)| s);
         let resolved = if service.is_some() {
@@ -194,7 +196,7 @@ impl<'g> Facts<'g> {
                 }
             }
         }
-        let mut reasons: Vec<(&Reason, u64)> = g.reasons.iter().map(|(r, c)| (r, *c)).collect();
+        let mut reasons: Vec<(&Reason, u64)> = g.reasons.counts().collect();
         let severity = |r: &Reason| reason_code(r).map_or(0, |(rank, _)| rank);
         reasons.sort_by(|a, b| {
             b.1.cmp(&a.1)
@@ -280,13 +282,6 @@ impl<'g> Facts<'g> {
 }
 
 /// The one value of a set with exactly one.
-fn single(set: &BTreeSet<String>) -> Option<String> {
-    match set.len() {
-        1 => set.iter().next().cloned(),
-        _ => None,
-    }
-}
-
 fn distinct(codes: impl Iterator<Item = HintCode>) -> Vec<HintCode> {
     let mut out: Vec<HintCode> = Vec::new();
     for c in codes {

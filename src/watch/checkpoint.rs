@@ -19,7 +19,7 @@ use super::tail::FilePosition;
 use super::tally::SavedTally;
 
 /// Version of the checkpoint format.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The checkpoint file name inside the state directory.
 pub const FILE_NAME: &str = "checkpoint.json";
@@ -95,12 +95,20 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&path)(e)),
     };
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    if let Ok(v) = serde_json::from_slice::<Versioned>(&bytes) {
+        if v.version != VERSION {
+            return Err(CheckpointError::Version {
+                path,
+                found: v.version,
+            });
+        }
+    }
     match serde_json::from_slice::<Checkpoint>(&bytes) {
-        Ok(c) if c.version == VERSION => Ok(Some(c)),
-        Ok(c) => Err(CheckpointError::Version {
-            path,
-            found: c.version,
-        }),
+        Ok(c) => Ok(Some(c)),
         Err(source) => {
             let moved = dir.join(format!("{FILE_NAME}.corrupt"));
             fs::rename(&path, &moved).map_err(io_err(&path))?;
@@ -156,7 +164,11 @@ mod tests {
         let e = load(d.path()).unwrap_err();
         assert!(matches!(e, CheckpointError::Corrupt { .. }), "{e}");
         assert!(load(d.path()).unwrap().is_none());
-        fs::write(path_in(d.path()), br#"{"version":99,"written_at":0,"files":[],"tally":{"totals":{"records":{},"bytes":{},"input_errors":{},"auth_failures":{},"duplicates":0,"folded":0,"candidates":0,"out_of_scope":0,"skipped":0,"files":0},"series":[],"groups":[],"dedup":[]}}"#).unwrap();
+        fs::write(
+            path_in(d.path()),
+            br#"{"version":99,"written_at":0,"files":[],"tally":{}}"#,
+        )
+        .unwrap();
         assert!(matches!(
             load(d.path()).unwrap_err(),
             CheckpointError::Version { found: 99, .. }

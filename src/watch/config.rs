@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::tail::{FileSource, SourceError, StartAt};
 use crate::aws::{AwsConnArgs, AwsError, LogGroupSpec};
 use crate::scan::Scanner;
-use crate::scope::{Scope, ScopeError};
+use crate::scope::Scope;
+use crate::time::parse_duration;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,12 +87,17 @@ pub struct WatchArgs {
     pub dedup_window: usize,
     /// Which denied actions to count: `default` (codeguru-profiler:* and
     /// iam:PassRole), `all`, or comma-separated action globs.
-    #[arg(long, default_value = "default")]
-    pub scope: String,
+    #[arg(long, default_value = "default", value_parser = crate::scope::parse_flag)]
+    pub scope: Scope,
     /// Largest single line kept, in bytes; longer ones are counted as
     /// `oversized_record` errors and skipped.
     #[arg(long, default_value_t = crate::scan::DEFAULT_MAX_RECORD)]
     pub max_record: usize,
+    /// Values kept per list of a group in `/report` (resources, sessions,
+    /// accounts, …): exact counts for these, a count and an estimate of the
+    /// rest.
+    #[arg(long, value_name = "N", default_value_t = crate::aggregate::counted::DEFAULT_K, value_parser = crate::aggregate::counted::parse_list_max)]
+    pub list_max: usize,
     /// Log format (logs go to stderr; level from `DENYTRAIL_LOG`, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -118,9 +124,6 @@ pub enum ConfigError {
     /// A bad `--file`.
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// A bad `--scope`.
-    #[error(transparent)]
-    Scope(#[from] ScopeError),
     /// A zero that must not be.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
@@ -164,8 +167,8 @@ pub struct Settings {
     pub dedup_window: usize,
     /// The scanner (scope, record cap).
     pub scanner: Scanner,
-    /// Largest line kept.
-    pub max_record: usize,
+    /// Values kept per list of a group.
+    pub list_max: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// Shutdown deadline.
@@ -210,7 +213,7 @@ impl WatchArgs {
             }
         }
         let scanner = Scanner::builder()
-            .scope(Scope::parse(&self.scope)?)
+            .scope(self.scope.clone())
             .max_record(self.max_record)
             .build()?;
         Ok(Settings {
@@ -230,45 +233,11 @@ impl WatchArgs {
             series_ttl: (!self.series_ttl.is_zero()).then_some(self.series_ttl),
             dedup_window: self.dedup_window,
             scanner,
-            max_record: self.max_record,
+            list_max: self.list_max,
             log_format: self.log_format,
             shutdown_timeout: self.shutdown_timeout,
         })
     }
-}
-
-/// Parse `250ms`, `5s`, `10m`, `24h`, `1d`, or bare seconds (`5`, `0.5`).
-///
-/// ```
-/// use std::time::Duration;
-/// use denytrail::watch::config::parse_duration;
-/// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-/// assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-/// assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
-/// assert!(parse_duration("soon").is_err());
-/// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (use e.g. 200ms, 5s, 10m, 24h)"))?;
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        u => {
-            return Err(format!(
-                "invalid duration unit {u:?} in {s:?} (ms, s, m, h, d)"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(n * scale).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -295,10 +264,7 @@ mod tests {
             build(&["--stdin", "--max-series", "0"]),
             Err(ConfigError::Zero(_))
         ));
-        assert!(matches!(
-            build(&["--stdin", "--scope", "["]),
-            Err(ConfigError::Scope(_))
-        ));
+        assert!(Cli::try_parse_from(["watch", "--stdin", "--scope", "["]).is_err());
         let s = build(&["--file", "app=/tmp/*.log", "--series-ttl", "0"]).unwrap();
         assert_eq!(s.files[0].name, "app");
         assert_eq!(s.series_ttl, None);

@@ -8,9 +8,7 @@
 //! |---|---|
 //! | [`config`] | the clap arguments and their checked, working form |
 //! | [`tail`] | file following: globs, identity, rotation, offsets |
-//! | [`lines`] | complete-line framing of streamed bytes |
 //! | [`stdin`] | the stdin reader thread |
-//! | [`dedup`] | the bounded window of recent event IDs |
 //! | [`series`] | the bounded principal/action label sets |
 //! | [`tally`] | what was counted, saved and restored with the checkpoint |
 //! | [`checkpoint`] | the atomic checkpoint file |
@@ -19,8 +17,6 @@
 
 pub mod checkpoint;
 pub mod config;
-pub mod dedup;
-pub mod lines;
 pub mod runtime;
 pub mod series;
 pub mod server;

@@ -25,20 +25,20 @@ use tokio_util::task::TaskTracker;
 
 use super::checkpoint::{self, Checkpoint, CheckpointError};
 use super::config::{ConfigError, LogFormat, Settings, WatchArgs};
-use super::dedup::DedupWindow;
 use super::series::SeriesTable;
 use super::server::{self, Health, Shared};
 use super::stdin::{self, Feed};
 use super::tail::{StartAt, TailEvent, TailOptions, Tailer};
-use super::tally::{Batch, MessagesFrom, Now, Tally};
+use super::tally::{MessagesFrom, Now, Tally};
 use crate::aws::{self, AwsMetrics, FollowBatch, Follower, FollowerConfig, RateLimiter};
 use crate::events::{
     CheckpointLoaded, CheckpointWriteError, CheckpointWritten, FileClosed, FileIgnored, FileOpened,
-    FileRotated,
+    FileRotated, RotationKind,
 };
 use crate::input::{InputError, InputErrorKind};
-use crate::metrics::{Metrics, SourceKind};
-use crate::scan::Scanner;
+use crate::metrics::Metrics;
+use crate::scan::{LineStream, Scanner};
+use crate::source::SourceKind;
 
 /// Why `watch` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -150,14 +150,14 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
     let mut tally = Tally::new(
         metrics.clone(),
         SeriesTable::new(s.max_series, s.series_ttl),
-        DedupWindow::new(s.dedup_window),
+        s.dedup_window,
+        s.list_max,
         s.scanner.scope().describe(),
     );
     let mut tailer = Tailer::new(
         s.files.clone(),
         TailOptions {
             from: s.from,
-            max_record: s.max_record,
             read_budget: READ_BUDGET,
         },
     );
@@ -173,7 +173,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
                     path: &checkpoint::path_in(dir),
                     files: c.files.len(),
                     series: c.tally.series.len(),
-                    event_ids: c.tally.dedup.len(),
+                    event_ids: c.tally.aggregate.dedup.len(),
                 }
                 .emit(&metrics);
                 tally.restore(c.tally, now);
@@ -205,8 +205,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<Feed>(FEED_CAPACITY);
     if s.stdin {
-        stdin::spawn(std::io::stdin(), s.max_record, tx.clone(), dispatch)
-            .map_err(WatchError::Runtime)?;
+        stdin::spawn(std::io::stdin(), tx.clone(), dispatch).map_err(WatchError::Runtime)?;
     }
     {
         let (shutdown, tx) = (shutdown.clone(), tx.clone());
@@ -234,6 +233,8 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
         shutdown: shutdown.clone(),
         saved: None,
         cloudwatch,
+        streams: std::collections::HashMap::new(),
+        stdin: None,
     };
     let ingest = {
         let shutdown = shutdown.clone();
@@ -410,6 +411,10 @@ struct Ingest {
     /// checkpoint.
     saved: Option<(u64, u64, u64)>,
     cloudwatch: Option<CloudWatch>,
+    /// The line framer of each followed file, by serial number.
+    streams: std::collections::HashMap<u64, LineStream>,
+    /// The line framer of stdin.
+    stdin: Option<LineStream>,
 }
 
 impl Ingest {
@@ -470,37 +475,51 @@ impl Ingest {
 
     fn poll_files(&mut self) -> bool {
         let (tally, scanner, metrics) = (&self.tally, &self.scanner, &self.metrics);
+        let streams = &mut self.streams;
         let lock = || tally.lock().unwrap_or_else(|p| p.into_inner());
         self.tailer.poll(&mut |ev| match ev {
-            TailEvent::Lines {
+            TailEvent::Bytes {
+                serial,
                 source,
                 origin,
-                base,
                 bytes,
-            } => lock().scan(
-                scanner,
-                Batch {
-                    kind: SourceKind::File,
-                    source,
-                    origin,
-                    base,
-                    bytes,
-                },
-                Now::system(),
-            ),
-            TailEvent::Opened { path, offset, from } => {
+                ..
+            } => {
+                let Some(stream) = streams.get_mut(&serial) else {
+                    return;
+                };
+                let now = Now::system();
+                let mut t = lock();
+                let stats = stream.push(scanner, bytes, origin, &mut |e| t.event(e, now));
+                t.scanned(SourceKind::File, source, stats, now);
+            }
+            TailEvent::Opened {
+                serial,
+                path,
+                offset,
+                from,
+            } => {
+                streams.insert(serial, scanner.line_stream(offset));
                 FileOpened { path, offset, from }.emit(metrics);
                 lock().file_opened();
             }
-            TailEvent::Rotated { path, kind } => FileRotated { path, kind }.emit(metrics),
-            TailEvent::Closed { path, offset } => FileClosed { path, offset }.emit(metrics),
-            TailEvent::Ignored { path, why } => FileIgnored { path, why }.emit(metrics),
-            TailEvent::Oversized { origin, offset } => lock().error(InputError {
-                origin: origin.to_string(),
+            TailEvent::Rotated { serial, path, kind } => {
+                if kind == RotationKind::Truncate {
+                    if let Some(s) = streams.get_mut(&serial) {
+                        s.reset(0);
+                    }
+                }
+                FileRotated { path, kind }.emit(metrics)
+            }
+            TailEvent::Closed {
+                serial,
+                path,
                 offset,
-                kind: InputErrorKind::OversizedRecord,
-                detail: "line longer than the record cap; skipped to its end".to_string(),
-            }),
+            } => {
+                streams.remove(&serial);
+                FileClosed { path, offset }.emit(metrics)
+            }
+            TailEvent::Ignored { path, why } => FileIgnored { path, why }.emit(metrics),
             TailEvent::Unreadable { path, error } => lock().error(InputError {
                 origin: path.display().to_string(),
                 offset: 0,
@@ -512,30 +531,29 @@ impl Ingest {
 
     fn feed(&mut self, f: Feed) {
         match f {
-            Feed::Lines { base, bytes } => self.lock().scan(
-                &self.scanner,
-                Batch {
-                    kind: SourceKind::Stdin,
-                    source: "stdin",
-                    origin: "-",
-                    base,
-                    bytes: &bytes,
-                },
-                Now::system(),
-            ),
-            Feed::Oversized { offset } => self.lock().error(InputError {
-                origin: "-".to_string(),
-                offset,
-                kind: InputErrorKind::OversizedRecord,
-                detail: "line longer than the record cap; skipped to its end".to_string(),
-            }),
+            Feed::Bytes { base, bytes } => {
+                let scanner = &self.scanner;
+                let stream = self.stdin.get_or_insert_with(|| scanner.line_stream(base));
+                let now = Now::system();
+                let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+                let stats = stream.push(scanner, &bytes, "-", &mut |e| t.event(e, now));
+                t.scanned(SourceKind::Stdin, "stdin", stats, now);
+            }
             Feed::Failed { offset, error } => self.lock().error(InputError {
                 origin: "-".to_string(),
                 offset,
                 kind: InputErrorKind::Unreadable,
                 detail: format!("cannot read stdin: {error}; stdin closed"),
             }),
-            Feed::End => tracing::info!("stdin ended; still serving"),
+            Feed::End => {
+                if let Some(mut stream) = self.stdin.take() {
+                    let now = Now::system();
+                    let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+                    let stats = stream.finish(&self.scanner, "-", &mut |e| t.event(e, now));
+                    t.scanned(SourceKind::Stdin, "stdin", stats, now);
+                }
+                tracing::info!("stdin ended; still serving")
+            }
             Feed::CloudWatch(b) => self.follow_batch(b),
             Feed::Wake => {}
         }
@@ -598,7 +616,11 @@ impl Ingest {
         let c = Checkpoint {
             version: checkpoint::VERSION,
             written_at: now.unix,
-            files: self.tailer.positions(),
+            files: {
+                let streams = &self.streams;
+                self.tailer
+                    .positions(&|serial| streams.get(&serial).map(LineStream::consumed))
+            },
             cloudwatch: self
                 .cloudwatch
                 .as_ref()

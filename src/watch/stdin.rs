@@ -1,7 +1,8 @@
 //! `--stdin`: a blocking thread reads standard input (or any reader, in
-//! tests) and feeds complete lines into a bounded channel; a full channel
-//! blocks the reader (backpressure). At the end of input the last line
-//! counts even without its newline; the server keeps running.
+//! tests) and feeds the bytes into a bounded channel; a full channel blocks
+//! the reader (backpressure). The ingest loop frames them into lines (at the
+//! end of input the last line counts even without its newline); the server
+//! keeps running.
 //!
 //! The thread is not joined at shutdown: a blocking read on stdin cannot be
 //! interrupted, and nothing it holds needs flushing.
@@ -10,23 +11,16 @@ use std::io::{self, Read};
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
-use super::lines::{Framed, LineBuffer};
-
 /// What reaches the ingest loop from outside the file tailer (stdin and
 /// the CloudWatch followers).
 #[derive(Debug)]
 pub enum Feed {
-    /// Complete lines from stdin.
-    Lines {
+    /// Bytes read from stdin.
+    Bytes {
         /// Stream offset of `bytes[0]`.
         base: u64,
-        /// The lines.
+        /// The bytes.
         bytes: Vec<u8>,
-    },
-    /// A line over the record cap was skipped.
-    Oversized {
-        /// Where it starts.
-        offset: u64,
     },
     /// A read error on stdin (reading stops).
     Failed {
@@ -49,7 +43,6 @@ const CHUNK: usize = 256 * 1024;
 /// Start the reader thread.
 pub fn spawn<R: Read + Send + 'static>(
     mut reader: R,
-    max_record: usize,
     tx: SyncSender<Feed>,
     dispatch: tracing::Dispatch,
 ) -> io::Result<JoinHandle<()>> {
@@ -57,37 +50,31 @@ pub fn spawn<R: Read + Send + 'static>(
         .name("denytrail-stdin".into())
         .spawn(move || {
             let _log = tracing::dispatcher::set_default(&dispatch);
-            let mut lines = LineBuffer::new(0, max_record);
             let mut buf = vec![0u8; CHUNK];
-            let open = std::cell::Cell::new(true);
-            let mut send = |f: Framed<'_>| {
-                let msg = match f {
-                    Framed::Lines { base, bytes } => Feed::Lines {
-                        base,
-                        bytes: bytes.to_vec(),
-                    },
-                    Framed::Oversized { offset } => Feed::Oversized { offset },
-                };
-                if tx.send(msg).is_err() {
-                    open.set(false);
-                }
-            };
+            let mut offset = 0u64;
             loop {
                 match reader.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => lines.push(&buf[..n], &mut send),
+                    Ok(n) => {
+                        let bytes = buf[..n].to_vec();
+                        if tx
+                            .send(Feed::Bytes {
+                                base: offset,
+                                bytes,
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
+                        offset += n as u64;
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(error) => {
-                        let offset = lines.read_offset();
                         let _ = tx.send(Feed::Failed { offset, error });
                         return;
                     }
                 }
-                if !open.get() {
-                    return;
-                }
             }
-            lines.finish(&mut send);
             let _ = tx.send(Feed::End);
         })
 }
@@ -97,7 +84,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn feeds_lines_then_end() {
+    fn feeds_bytes_then_end() {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let data: Vec<u8> = (0..100_000)
             .flat_map(|i| format!("line {i}\n").into_bytes())
@@ -105,7 +92,6 @@ mod tests {
             .collect();
         let h = spawn(
             std::io::Cursor::new(data.clone()),
-            1024,
             tx,
             tracing::Dispatch::none(),
         )
@@ -113,7 +99,7 @@ mod tests {
         let mut got = Vec::new();
         loop {
             match rx.recv().unwrap() {
-                Feed::Lines { base, bytes } => {
+                Feed::Bytes { base, bytes } => {
                     assert_eq!(base as usize, got.len());
                     got.extend_from_slice(&bytes);
                 }

@@ -5,8 +5,11 @@
 //! 1. expands the `--file` globs and opens files it does not follow yet
 //!    (a file is known by its identity: device, inode and a fingerprint of
 //!    its first line, so a rename inside the globs is followed, not re-read);
-//! 2. reads what was appended to every followed file and hands out complete
-//!    lines ([`TailEvent::Lines`]); a partial last line waits.
+//! 2. reads what was appended to every followed file and hands the bytes
+//!    out ([`TailEvent::Bytes`]) with the file's serial number and offset.
+//!    Framing them into lines is the caller's (a partial last line waits
+//!    there); the caller says how far it consumed each file
+//!    ([`Tailer::positions`] takes it) for the checkpoint.
 //!
 //! Rotation:
 //! - **rename / create** (logrotate `create`): the path now names another
@@ -35,7 +38,6 @@ use std::path::{Component, Path, PathBuf};
 use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
-use super::lines::{Framed, LineBuffer};
 use crate::events::RotationKind;
 
 /// Longest prefix of a file hashed as its fingerprint (up to the first
@@ -262,6 +264,9 @@ pub struct FilePosition {
     pub id: FileId,
     /// Bytes consumed: every complete line before this offset was counted.
     pub offset: u64,
+    /// The file's serial number in this process (not saved).
+    #[serde(skip)]
+    pub serial: u64,
 }
 
 /// Where to start in files present at the first poll when there is no
@@ -277,19 +282,23 @@ pub enum StartAt {
 /// What a poll saw.
 #[derive(Debug)]
 pub enum TailEvent<'a> {
-    /// Complete lines read from a file.
-    Lines {
+    /// Bytes read from a file.
+    Bytes {
+        /// The file's serial number (from [`TailEvent::Opened`]).
+        serial: u64,
         /// The configured source's name.
         source: &'a str,
         /// The file's path, as text (the origin of errors).
         origin: &'a str,
         /// File offset of `bytes[0]`.
         base: u64,
-        /// The lines.
+        /// The bytes.
         bytes: &'a [u8],
     },
     /// A file is now followed.
     Opened {
+        /// Its serial number in this process.
+        serial: u64,
         /// Its path.
         path: &'a Path,
         /// Where reading starts.
@@ -297,8 +306,11 @@ pub enum TailEvent<'a> {
         /// Why there.
         from: &'static str,
     },
-    /// A followed file was rotated.
+    /// A followed file was rotated: after a truncation, reading restarts
+    /// at 0 (the caller drops its partial line).
     Rotated {
+        /// The file's serial number.
+        serial: u64,
         /// The followed path.
         path: &'a Path,
         /// How.
@@ -306,9 +318,11 @@ pub enum TailEvent<'a> {
     },
     /// A followed file was read to its end and closed.
     Closed {
+        /// Its serial number.
+        serial: u64,
         /// Its last path.
         path: &'a Path,
-        /// Bytes consumed.
+        /// Bytes read.
         offset: u64,
     },
     /// A matching file is not followed (gzip content).
@@ -317,13 +331,6 @@ pub enum TailEvent<'a> {
         path: &'a Path,
         /// Why.
         why: &'static str,
-    },
-    /// A line over the record cap was skipped.
-    Oversized {
-        /// The file's path, as text.
-        origin: &'a str,
-        /// Where the line starts.
-        offset: u64,
     },
     /// A matching file cannot be opened or read.
     Unreadable {
@@ -342,7 +349,9 @@ struct Followed {
     source: usize,
     file: File,
     id: FileId,
-    lines: LineBuffer,
+    serial: u64,
+    /// Offset of the next byte to read.
+    read: u64,
 }
 
 /// Knobs of a [`Tailer`].
@@ -350,8 +359,6 @@ struct Followed {
 pub struct TailOptions {
     /// Where to start in files present at the first poll without checkpoint.
     pub from: StartAt,
-    /// Longest line kept.
-    pub max_record: usize,
     /// Bytes read from one file in one poll, at most (fairness between
     /// files, and checkpoints during a long catch-up).
     pub read_budget: u64,
@@ -361,7 +368,6 @@ impl Default for TailOptions {
     fn default() -> Self {
         TailOptions {
             from: StartAt::End,
-            max_record: crate::scan::DEFAULT_MAX_RECORD,
             read_budget: 16 << 20,
         }
     }
@@ -383,6 +389,7 @@ pub struct Tailer {
     reported: HashSet<PathBuf>,
     /// Bumped on every change of position (for "is a checkpoint due").
     generation: u64,
+    next_serial: u64,
     buf: Vec<u8>,
 }
 
@@ -398,6 +405,7 @@ impl Tailer {
             started: false,
             reported: HashSet::new(),
             generation: 0,
+            next_serial: 0,
             buf: Vec::new(),
         }
     }
@@ -408,14 +416,17 @@ impl Tailer {
         self.restored = true;
     }
 
-    /// The positions to checkpoint: one per followed file.
-    pub fn positions(&self) -> Vec<FilePosition> {
+    /// The positions to checkpoint: one per followed file, at the offset
+    /// `consumed` says the caller consumed it to (by serial number; the
+    /// read offset when it says nothing).
+    pub fn positions(&self, consumed: &dyn Fn(u64) -> Option<u64>) -> Vec<FilePosition> {
         self.followed
             .iter()
             .map(|f| FilePosition {
                 path: f.path.clone(),
                 id: f.id,
-                offset: f.lines.consumed(),
+                offset: consumed(f.serial).unwrap_or(f.read).min(f.read),
+                serial: f.serial,
             })
             .collect()
     }
@@ -448,8 +459,9 @@ impl Tailer {
                     let f = self.followed.swap_remove(i);
                     self.generation += 1;
                     out(TailEvent::Closed {
+                        serial: f.serial,
                         path: &f.path,
-                        offset: f.lines.consumed(),
+                        offset: f.read,
                     });
                     // The path may already name its successor.
                     more = true;
@@ -532,6 +544,7 @@ impl Tailer {
                 (p.offset, "checkpoint")
             } else {
                 out(TailEvent::Rotated {
+                    serial: self.next_serial,
                     path: &path,
                     kind: RotationKind::Truncate,
                 });
@@ -547,7 +560,10 @@ impl Tailer {
         };
         let origin = path.to_string_lossy().into_owned();
         self.generation += 1;
+        let serial = self.next_serial;
+        self.next_serial += 1;
         out(TailEvent::Opened {
+            serial,
             path: &path,
             offset,
             from,
@@ -558,7 +574,8 @@ impl Tailer {
             source,
             file,
             id,
-            lines: LineBuffer::new(offset, self.opts.max_record),
+            serial,
+            read: offset,
         });
     }
 
@@ -577,9 +594,10 @@ impl Tailer {
         };
         // Truncated in place, or rewritten from the start.
         let rewritten = f.id.fp_len > 0 && !same_start(&f.file, &f.id).unwrap_or(true);
-        if size < f.lines.read_offset() || rewritten {
-            f.lines.reset(0);
+        if size < f.read || rewritten {
+            f.read = 0;
             out(TailEvent::Rotated {
+                serial: f.serial,
                 path: &f.path,
                 kind: RotationKind::Truncate,
             });
@@ -601,7 +619,7 @@ impl Tailer {
         // Moved away or deleted: read to the end through the open
         // descriptor, then close.
         let moved = !names(&f.path, f.id.dev, f.id.ino);
-        let start = f.lines.read_offset();
+        let start = f.read;
         if start == 0 && size >= 2 && is_gzip(&f.file).unwrap_or(false) {
             out(TailEvent::Ignored {
                 path: &f.path,
@@ -637,16 +655,14 @@ impl Tailer {
             };
             read_any = true;
             budget -= n as u64;
-            let origin = f.origin.as_str();
-            f.lines.push(&self.buf[..n], &mut |fr| match fr {
-                Framed::Lines { base, bytes } => out(TailEvent::Lines {
-                    source,
-                    origin,
-                    base,
-                    bytes,
-                }),
-                Framed::Oversized { offset } => out(TailEvent::Oversized { origin, offset }),
+            out(TailEvent::Bytes {
+                serial: f.serial,
+                source,
+                origin: &f.origin,
+                base: f.read,
+                bytes: &self.buf[..n],
             });
+            f.read += n as u64;
         }
         if read_any {
             self.generation += 1;
@@ -656,6 +672,7 @@ impl Tailer {
         if moved && !read_any {
             if f.path.exists() {
                 out(TailEvent::Rotated {
+                    serial: f.serial,
                     path: &f.path,
                     kind: RotationKind::Rename,
                 });
@@ -704,6 +721,7 @@ mod tests {
 
     #[derive(Debug, Default)]
     struct Seen {
+        framers: std::collections::HashMap<u64, crate::frame::lines::LineBuffer>,
         lines: Vec<String>,
         rotations: Vec<RotationKind>,
         opened: Vec<(PathBuf, u64, &'static str)>,
@@ -711,20 +729,50 @@ mod tests {
         ignored: usize,
     }
 
+    impl Seen {
+        fn consumed(&self, serial: u64) -> Option<u64> {
+            self.framers.get(&serial).map(|f| f.consumed())
+        }
+    }
+
     fn poll(t: &mut Tailer, s: &mut Seen) {
+        use crate::frame::lines::{Framed, LineBuffer};
         while t.poll(&mut |e| match e {
-            TailEvent::Lines { bytes, .. } => {
-                for l in String::from_utf8_lossy(bytes).lines() {
-                    s.lines.push(l.to_string());
+            TailEvent::Bytes { serial, bytes, .. } => {
+                let lines = &mut s.lines;
+                if let Some(f) = s.framers.get_mut(&serial) {
+                    f.push(bytes, &mut |fr| {
+                        if let Framed::Lines { bytes, .. } = fr {
+                            for l in String::from_utf8_lossy(bytes).lines() {
+                                lines.push(l.to_string());
+                            }
+                        }
+                    });
                 }
             }
-            TailEvent::Rotated { kind, .. } => s.rotations.push(kind),
-            TailEvent::Opened { path, offset, from } => {
+            TailEvent::Rotated { serial, kind, .. } => {
+                if kind == RotationKind::Truncate {
+                    if let Some(f) = s.framers.get_mut(&serial) {
+                        f.reset(0);
+                    }
+                }
+                s.rotations.push(kind)
+            }
+            TailEvent::Opened {
+                serial,
+                path,
+                offset,
+                from,
+            } => {
+                s.framers.insert(serial, LineBuffer::new(offset, 1 << 20));
                 s.opened.push((path.to_path_buf(), offset, from))
             }
-            TailEvent::Closed { .. } => s.closed += 1,
+            TailEvent::Closed { serial, .. } => {
+                s.framers.remove(&serial);
+                s.closed += 1
+            }
             TailEvent::Ignored { .. } => s.ignored += 1,
-            TailEvent::Oversized { .. } | TailEvent::Unreadable { .. } => {}
+            TailEvent::Unreadable { .. } => {}
         }) {}
     }
 
@@ -763,7 +811,7 @@ mod tests {
         append(&p, "o\n");
         poll(&mut t, &mut s);
         assert_eq!(s.lines, ["one", "two"]);
-        assert_eq!(t.positions()[0].offset, 12);
+        assert_eq!(t.positions(&|n| s.consumed(n))[0].offset, 12);
     }
 
     #[test]
@@ -865,7 +913,7 @@ mod tests {
         let mut t = tailer(d.path(), "*.log", StartAt::Start);
         let mut s = Seen::default();
         poll(&mut t, &mut s);
-        let saved = t.positions();
+        let saved = t.positions(&|n| s.consumed(n));
         drop(t);
         append(&p, "3\n");
         append(&d.path().join("new.log"), "n\n");

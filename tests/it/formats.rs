@@ -192,8 +192,14 @@ fn golden_reports_per_format() {
     let mut table = r.clone();
     table.summary.files = 0;
     table.summary.bytes = 0;
-    golden("report-default.txt", &table.to_table());
-    golden("report-default.md", &table.to_markdown());
+    golden(
+        "report-default.txt",
+        &table.to_table(denytrail::report::DEFAULT_TOP),
+    );
+    golden(
+        "report-default.md",
+        &table.to_markdown(denytrail::report::DEFAULT_TOP),
+    );
 }
 
 /// One golden hint per hint case, through `denytrail explain`.

@@ -1,10 +1,13 @@
-//! Line framing for streams read a piece at a time (followed files, stdin):
-//! only complete, newline-terminated lines leave the buffer; a partial last
-//! line waits for its end; a line longer than the record cap is reported and
-//! skipped to its newline without being held in memory.
+//! Line framing for streams read a piece at a time (replayed files and
+//! stdin, followed files, the sidecar's stdin): only complete,
+//! newline-terminated lines leave the buffer; a partial last line waits for
+//! its end; a line longer than the record cap is reported and skipped to its
+//! newline without being held in memory.
 //!
 //! Knows nothing of files or scanning: bytes in, line batches out, with the
-//! stream offset of each batch.
+//! stream offset of each batch. Lines are handed out from the caller's bytes
+//! in place; only the partial line at the end of a piece is copied (and,
+//! once its end arrives, handed out on its own).
 
 /// What the buffer hands out.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,7 +30,7 @@ pub enum Framed<'a> {
 /// Accumulates bytes and frames complete lines.
 ///
 /// ```
-/// use denytrail::watch::lines::{Framed, LineBuffer};
+/// use denytrail::frame::lines::{Framed, LineBuffer};
 /// let mut b = LineBuffer::new(0, 1024);
 /// let mut got = Vec::new();
 /// b.push(b"one\ntw", &mut |f| if let Framed::Lines { bytes, .. } = f { got.push(bytes.to_vec()) });
@@ -96,27 +99,46 @@ impl LineBuffer {
                 }
             }
         }
+        if !self.pending.is_empty() {
+            // Complete the held line on its own, then frame the rest in place.
+            let Some(nl) = memchr::memchr(b'\n', data) else {
+                self.hold(data, out);
+                return;
+            };
+            if self.pending.len() + nl > self.max_record {
+                // The held line grew past the cap: it ends here, skipped.
+                out(Framed::Oversized {
+                    offset: self.consumed,
+                });
+                self.consumed += (self.pending.len() + nl + 1) as u64;
+                self.pending.clear();
+            } else {
+                self.pending.extend_from_slice(&data[..=nl]);
+                out(Framed::Lines {
+                    base: self.consumed,
+                    bytes: &self.pending,
+                });
+                self.consumed += self.pending.len() as u64;
+                self.pending.clear();
+            }
+            data = &data[nl + 1..];
+        }
         let Some(last_nl) = memchr::memrchr(b'\n', data) else {
             self.hold(data, out);
             return;
         };
         let (lines, rest) = data.split_at(last_nl + 1);
-        let held = self.pending.len() as u64;
-        if held == 0 {
-            out(Framed::Lines {
-                base: self.consumed,
-                bytes: lines,
-            });
-        } else {
-            self.pending.extend_from_slice(lines);
-            out(Framed::Lines {
-                base: self.consumed,
-                bytes: &self.pending,
-            });
-            self.pending.clear();
-        }
-        self.consumed += held + lines.len() as u64;
+        out(Framed::Lines {
+            base: self.consumed,
+            bytes: lines,
+        });
+        self.consumed += lines.len() as u64;
         self.hold(rest, out);
+    }
+
+    /// The longest line kept.
+    pub fn max_record(&self) -> usize {
+        self.max_record
     }
 
     /// End of stream: the last line counts even without its newline.

@@ -1,0 +1,728 @@
+//! Group denials by principal and action, drop repeated deliveries, keep the
+//! run's counters: the one aggregate that replay, the sidecar (its metrics
+//! and `/report`) and `merge` all count with.
+//!
+//! Pure and synchronous: takes what scanning found ([`Denial`]s,
+//! [`AuthFailure`]s, [`InputError`]s, [`ScanStats`]), keeps [`Group`]s and
+//! [`Totals`]. Knows nothing of hints, reports or metrics; those read the
+//! groups afterwards.
+//!
+//! Memory follows groups, not denials: a group keeps exact counts and
+//! bounded lists ([`counted`]); what grows per distinct denial is only the
+//! dedup set of replay (about 12 bytes each, [`dedup`]); the sidecar keeps a
+//! bounded window instead. The error list is bounded too.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`counted`] | a bounded counted list, the same whatever the order or split |
+//! | [`group`] | one principal/action group |
+//! | [`dedup`] | repeated-delivery detection, exact or a window |
+//! | [`totals`] | the counters behind the report's summary |
+//! | [`shard`] | the compact record of a shard's events that `merge` dedups with |
+
+pub mod counted;
+pub mod dedup;
+pub mod group;
+pub mod shard;
+pub mod totals;
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::{AuthFailure, Denial, PrincipalKind};
+use crate::input::InputError;
+use crate::scan::ScanStats;
+use crate::source::SourceKind;
+
+pub use counted::Counted;
+pub use dedup::Dedup;
+pub use group::{Contribution, Group};
+pub use totals::{SkippedFile, Totals};
+
+/// The principal a bounded aggregate (the sidecar past `--max-series`)
+/// counts folded principals under.
+pub const FOLDED_PRINCIPAL: &str = "__other__";
+
+/// Group number used in dedup entries of authentication failures (they
+/// belong to no group).
+pub const NO_GROUP: u32 = u32::MAX;
+
+/// How many input errors a report lists one by one (all are counted).
+pub const MAX_LISTED_ERRORS: usize = 1000;
+
+/// Which input errors are kept to be listed (all are counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorList {
+    /// The first `n` in (origin, offset) order: the same whatever order
+    /// parallel workers report them in (replay, merge).
+    First(usize),
+    /// The `n` most recent (the sidecar).
+    Recent(usize),
+}
+
+/// The settings of an [`Aggregator`].
+#[derive(Debug, Clone)]
+pub struct AggregatorBuilder {
+    list_max: usize,
+    dedup: Option<usize>,
+    errors: ErrorList,
+}
+
+impl Default for AggregatorBuilder {
+    fn default() -> Self {
+        AggregatorBuilder {
+            list_max: counted::DEFAULT_K,
+            dedup: None,
+            errors: ErrorList::First(MAX_LISTED_ERRORS),
+        }
+    }
+}
+
+impl AggregatorBuilder {
+    /// Values listed per list of a group (`--list-max`).
+    pub fn list_max(mut self, k: usize) -> Self {
+        self.list_max = k;
+        self
+    }
+
+    /// Remember only the last `n` dedup keys (the sidecar), instead of every
+    /// key.
+    pub fn dedup_window(mut self, n: usize) -> Self {
+        self.dedup = Some(n);
+        self
+    }
+
+    /// Which input errors to list.
+    pub fn errors(mut self, e: ErrorList) -> Self {
+        self.errors = e;
+        self
+    }
+
+    /// Build.
+    pub fn build(self) -> Aggregator {
+        Aggregator {
+            k: self.list_max.clamp(1, counted::MAX_K),
+            groups: Vec::new(),
+            live: 0,
+            index: HashMap::new(),
+            dedup: match self.dedup {
+                None => Dedup::Exact(dedup::ExactSet::new()),
+                Some(n) => Dedup::Window(dedup::Window::new(n)),
+            },
+            totals: Totals::default(),
+            errors: Errors::new(self.errors),
+        }
+    }
+}
+
+/// What [`Aggregator::add`] did with a denial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Counted in group `group`.
+    New {
+        /// The group's number.
+        group: u32,
+    },
+    /// A repeated delivery of an event already counted (in `group`, when
+    /// that group still exists): dropped, its recording account noted.
+    Duplicate {
+        /// The group the first copy was counted in.
+        group: Option<u32>,
+    },
+}
+
+/// Groups, dedup and counters. See the module documentation.
+///
+/// ```
+/// use denytrail::aggregate::Aggregator;
+/// let agg = Aggregator::builder().build();
+/// assert_eq!(agg.groups().count(), 0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Aggregator {
+    k: usize,
+    /// Groups by number; `None` once removed (until [`Aggregator::compact`]).
+    groups: Vec<Option<Group>>,
+    live: usize,
+    /// principal → action → group number.
+    index: HashMap<String, HashMap<String, u32>>,
+    dedup: Dedup,
+    totals: Totals,
+    errors: Errors,
+}
+
+/// The dedup key of an event: `sharedEventID` when present (the two copies
+/// of a cross-account call share it), else `eventID`.
+fn dedup_key(shared: Option<&str>, id: Option<&str>) -> Option<u64> {
+    shared.or(id).map(|k| crate::hash::stable(k.as_bytes()))
+}
+
+impl Aggregator {
+    /// Start configuring an aggregator.
+    pub fn builder() -> AggregatorBuilder {
+        AggregatorBuilder::default()
+    }
+
+    /// Values listed per list.
+    pub fn list_max(&self) -> usize {
+        self.k
+    }
+
+    /// The dedup key of a denial, if it has an event ID.
+    pub fn key_of(d: &Denial) -> Option<u64> {
+        dedup_key(d.shared_event_id.as_deref(), d.event_id.as_deref())
+    }
+
+    fn group_id(&mut self, d: &Denial, principal: &str, action: &str, folded: bool) -> u32 {
+        if let Some(&id) = self.index.get(principal).and_then(|m| m.get(action)) {
+            return id;
+        }
+        let id = self.groups.len() as u32;
+        let mut g = Group::with_list_max(d, self.k);
+        if folded {
+            g.principal = principal.to_string();
+            g.action = action.to_string();
+            g.principal_kind = PrincipalKind::Other;
+            g.principal_account = None;
+        }
+        self.groups.push(Some(g));
+        self.live += 1;
+        self.index
+            .entry(principal.to_string())
+            .or_default()
+            .insert(action.to_string(), id);
+        id
+    }
+
+    /// Count one denial in its own group.
+    pub fn add(&mut self, d: &Denial) -> Added {
+        self.add_as(d, &d.principal, &d.action, false)
+    }
+
+    /// Count one denial in the group `principal`/`action`, which differs
+    /// from the denial's own when `folded` (the sidecar's series cap).
+    pub fn add_as(&mut self, d: &Denial, principal: &str, action: &str, folded: bool) -> Added {
+        let probe = self
+            .index
+            .get(principal)
+            .and_then(|m| m.get(action))
+            .copied();
+        if let Some(k) = Self::key_of(d) {
+            let first = match probe {
+                Some(id) => self.dedup.first_or(k, id),
+                None => self.dedup.get(k),
+            };
+            if let Some(g) = first {
+                return self.duplicate(d, g);
+            }
+            if probe.is_none() {
+                let id = self.group_id(d, principal, action, folded);
+                self.dedup.first_or(k, id);
+                self.count_in(id, d);
+                return Added::New { group: id };
+            }
+        }
+        let id = match probe {
+            Some(id) => id,
+            None => self.group_id(d, principal, action, folded),
+        };
+        self.count_in(id, d);
+        Added::New { group: id }
+    }
+
+    fn count_in(&mut self, id: u32, d: &Denial) {
+        if let Some(Some(g)) = self.groups.get_mut(id as usize) {
+            g.add(d);
+        }
+    }
+
+    fn duplicate(&mut self, d: &Denial, first: u32) -> Added {
+        self.totals.duplicates += 1;
+        match self.groups.get_mut(first as usize) {
+            Some(Some(g)) => {
+                // The other copy's recording account is worth keeping.
+                g.copy_recorded(d.account.as_deref());
+                Added::Duplicate { group: Some(first) }
+            }
+            _ => Added::Duplicate { group: None },
+        }
+    }
+
+    /// Count an authentication failure; `false` when it was a repeated
+    /// delivery.
+    pub fn auth_failure(&mut self, a: &AuthFailure) -> bool {
+        if let Some(k) = dedup_key(None, a.event_id.as_deref()) {
+            if self.dedup.first_or(k, NO_GROUP).is_some() {
+                self.totals.duplicates += 1;
+                return false;
+            }
+        }
+        *self
+            .totals
+            .auth_failures
+            .entry(a.error_code.clone())
+            .or_insert(0) += 1;
+        true
+    }
+
+    /// Count what scanning a piece of a `kind` source found.
+    pub fn scanned(&mut self, kind: SourceKind, s: &ScanStats) {
+        self.totals.scanned(kind, s);
+    }
+
+    /// Count one input error and keep it for the list.
+    pub fn error(&mut self, e: InputError) {
+        self.totals.error(e.kind);
+        self.errors.push(e);
+    }
+
+    /// One more input read.
+    pub fn input_read(&mut self) {
+        self.totals.files += 1;
+    }
+
+    /// One whole input skipped on purpose.
+    pub fn input_skipped(&mut self, why: SkippedFile) {
+        self.totals.skipped_file(why);
+    }
+
+    /// The counters.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// Repeated deliveries dropped so far.
+    pub fn duplicates(&self) -> u64 {
+        self.totals.duplicates
+    }
+
+    /// Distinct denials counted so far.
+    pub fn denials(&self) -> u64 {
+        self.groups().map(|g| g.count).sum()
+    }
+
+    /// The live groups, by number.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.iter().flatten()
+    }
+
+    /// The group numbered `id`, if it still exists.
+    pub fn group(&self, id: u32) -> Option<&Group> {
+        self.groups.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// Live groups.
+    pub fn groups_len(&self) -> usize {
+        self.live
+    }
+
+    /// Dedup keys held.
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+
+    /// The input errors kept for the list, in the list's order.
+    pub fn errors(&self) -> Vec<InputError> {
+        self.errors.listed()
+    }
+
+    /// Remove a group (the sidecar's idle series); its number is not reused
+    /// until [`compact`](Aggregator::compact).
+    pub fn remove(&mut self, principal: &str, action: &str) -> Option<Group> {
+        let actions = self.index.get_mut(principal)?;
+        let id = actions.remove(action)?;
+        if actions.is_empty() {
+            self.index.remove(principal);
+        }
+        self.live -= 1;
+        self.groups.get_mut(id as usize).and_then(Option::take)
+    }
+
+    /// Renumber the groups without the gaps removed ones left (the dedup
+    /// entries follow).
+    pub fn compact(&mut self) {
+        if self.live == self.groups.len() {
+            return;
+        }
+        let mut map = vec![NO_GROUP; self.groups.len()];
+        let mut kept = Vec::with_capacity(self.live);
+        for (old, g) in std::mem::take(&mut self.groups).into_iter().enumerate() {
+            if let Some(g) = g {
+                map[old] = kept.len() as u32;
+                kept.push(Some(g));
+            }
+        }
+        self.groups = kept;
+        for actions in self.index.values_mut() {
+            for id in actions.values_mut() {
+                *id = map[*id as usize];
+            }
+        }
+        self.dedup
+            .renumber(&|g| map.get(g as usize).copied().unwrap_or(NO_GROUP));
+    }
+
+    /// Fold in the groups and counters of another run over other inputs
+    /// (repeated deliveries between the two must have been taken back).
+    pub fn absorb(&mut self, totals: &Totals, groups: Vec<Group>, errors: Vec<InputError>) {
+        self.totals.merge(totals);
+        for e in errors {
+            self.errors.push(e);
+        }
+        for g in groups {
+            let id = match self
+                .index
+                .get(g.principal.as_str())
+                .and_then(|m| m.get(g.action.as_str()))
+            {
+                Some(&id) => id,
+                None => {
+                    let id = self.groups.len() as u32;
+                    self.index
+                        .entry(g.principal.clone())
+                        .or_default()
+                        .insert(g.action.clone(), id);
+                    self.groups.push(None);
+                    self.live += 1;
+                    id
+                }
+            };
+            match &mut self.groups[id as usize] {
+                Some(have) => have.merge(&g),
+                slot => *slot = Some(g),
+            }
+        }
+    }
+
+    /// Add `n` more dropped repeated deliveries (found between shards).
+    pub fn add_duplicates(&mut self, n: u64) {
+        self.totals.duplicates += n;
+    }
+
+    /// The groups, sorted the way reports show them, the counters and the
+    /// listed errors.
+    pub fn finish(self) -> (Totals, Vec<Group>, Vec<InputError>) {
+        let (t, g, e) = self.finish_numbered();
+        (t, g.into_iter().map(|(_, g)| g).collect(), e)
+    }
+
+    /// As [`finish`](Aggregator::finish), each group with its number.
+    pub fn finish_numbered(self) -> (Totals, Vec<(u32, Group)>, Vec<InputError>) {
+        let errors = self.errors.listed();
+        let mut groups: Vec<(u32, Group)> = self
+            .groups
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, g)| g.map(|g| (i as u32, g)))
+            .collect();
+        groups.sort_by(|(_, a), (_, b)| report_order(a, b));
+        (self.totals, groups, errors)
+    }
+
+    /// What the sidecar's checkpoint saves: the groups in number order, the
+    /// dedup window and the counters.
+    pub fn save(&mut self) -> Saved {
+        self.compact();
+        Saved {
+            totals: self.totals.clone(),
+            groups: self.groups().cloned().collect(),
+            dedup: match &self.dedup {
+                Dedup::Window(w) => w.entries(),
+                Dedup::Exact(_) => Vec::new(),
+            },
+            recent_errors: self.errors.listed(),
+        }
+    }
+
+    /// Restore what [`save`](Aggregator::save) saved into this empty
+    /// aggregator.
+    pub fn restore(&mut self, s: Saved) {
+        self.totals = s.totals;
+        self.groups.clear();
+        self.index.clear();
+        for g in s.groups {
+            let id = self.groups.len() as u32;
+            self.index
+                .entry(g.principal.clone())
+                .or_default()
+                .insert(g.action.clone(), id);
+            self.groups.push(Some(g));
+        }
+        self.live = self.groups.len();
+        if let Dedup::Window(w) = &mut self.dedup {
+            w.restore(&s.dedup);
+        }
+        for e in s.recent_errors {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// An aggregate as the sidecar's checkpoint saves it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Saved {
+    /// The counters.
+    pub totals: Totals,
+    /// The groups, numbered by position.
+    pub groups: Vec<Group>,
+    /// The dedup window, oldest first: key and group number.
+    pub dedup: Vec<(u64, u32)>,
+    /// The input errors listed in `/report`.
+    #[serde(default)]
+    pub recent_errors: Vec<InputError>,
+}
+
+/// Sort groups the way reports show them: count descending, then principal,
+/// then action.
+pub fn sort_groups(v: &mut [Group]) {
+    v.sort_by(report_order);
+}
+
+fn report_order(a: &Group, b: &Group) -> std::cmp::Ordering {
+    b.count
+        .cmp(&a.count)
+        .then_with(|| a.principal.cmp(&b.principal))
+        .then_with(|| a.action.cmp(&b.action))
+}
+
+/// The listed input errors.
+#[derive(Debug, Clone)]
+struct Errors {
+    policy: ErrorList,
+    /// `First`: a max-heap of the smallest by (origin, offset).
+    first: BinaryHeap<Ordered>,
+    /// `Recent`: the most recent.
+    recent: VecDeque<InputError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ordered(InputError);
+
+impl Ord for Ordered {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (&self.0.origin, self.0.offset, self.0.kind, &self.0.detail).cmp(&(
+            &o.0.origin,
+            o.0.offset,
+            o.0.kind,
+            &o.0.detail,
+        ))
+    }
+}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Errors {
+    fn new(policy: ErrorList) -> Errors {
+        Errors {
+            policy,
+            first: BinaryHeap::new(),
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn push(&mut self, e: InputError) {
+        match self.policy {
+            ErrorList::First(n) => {
+                if self.first.len() < n {
+                    self.first.push(Ordered(e));
+                } else if self
+                    .first
+                    .peek()
+                    .is_some_and(|top| Ordered(e.clone()) < *top)
+                {
+                    self.first.pop();
+                    self.first.push(Ordered(e));
+                }
+            }
+            ErrorList::Recent(n) => {
+                if n == 0 {
+                    return;
+                }
+                if self.recent.len() == n {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(e);
+            }
+        }
+    }
+
+    fn listed(&self) -> Vec<InputError> {
+        match self.policy {
+            ErrorList::First(_) => {
+                let mut v: Vec<Ordered> = self.first.clone().into_vec();
+                v.sort();
+                v.into_iter().map(|o| o.0).collect()
+            }
+            ErrorList::Recent(_) => self.recent.iter().cloned().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::{DenyKind, PolicyType, Reason};
+
+    fn denial(principal: &str, action: &str, id: &str) -> Denial {
+        Denial {
+            principal: principal.into(),
+            principal_kind: PrincipalKind::Role,
+            principal_account: Some("111111111111".into()),
+            session: Some(format!("{principal}/s")),
+            action: action.into(),
+            via: None,
+            resource: Some("arn:aws:iam::111111111111:role/r".into()),
+            reason: Reason {
+                kind: DenyKind::Implicit,
+                policy_type: Some(PolicyType::IdentityBased),
+                policy_arn: None,
+            },
+            account: Some("111111111111".into()),
+            region: Some("us-east-1".into()),
+            event_time: Some(format!("2024-01-01T00:00:0{}Z", id.len() % 10)),
+            event_id: Some(id.into()),
+            shared_event_id: None,
+            vpc_endpoint_id: None,
+            error_code: Some("AccessDenied".into()),
+            event_source: Some("iam.amazonaws.com".into()),
+            encoded: false,
+            truncated: false,
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn groups_and_dedups() {
+        for window in [None, Some(100)] {
+            let mut b = Aggregator::builder();
+            if let Some(n) = window {
+                b = b.dedup_window(n);
+            }
+            let mut a = b.build();
+            assert!(matches!(
+                a.add(&denial("p1", "iam:PassRole", "e1")),
+                Added::New { .. }
+            ));
+            assert!(matches!(
+                a.add(&denial("p1", "iam:PassRole", "e1")),
+                Added::Duplicate { group: Some(0) }
+            ));
+            a.add(&denial("p1", "iam:PassRole", "e2"));
+            a.add(&denial("p2", "iam:PassRole", "e3"));
+            let mut shared = denial("p2", "iam:PassRole", "e4");
+            shared.shared_event_id = Some("s1".into());
+            a.add(&shared);
+            // The other copy, recorded in another account, under another
+            // principal name: counted once, its account kept with the first.
+            shared.event_id = Some("e5".into());
+            shared.account = Some("222222222222".into());
+            shared.principal = "p3".into();
+            assert!(matches!(
+                a.add(&shared),
+                Added::Duplicate { group: Some(1) }
+            ));
+            assert_eq!(a.duplicates(), 2);
+            assert_eq!(a.denials(), 4);
+            let (_, g, _) = a.finish();
+            assert_eq!(g.len(), 2, "no group for the copy's principal");
+            assert_eq!((g[0].principal.as_str(), g[0].count), ("p1", 2));
+            assert_eq!((g[1].principal.as_str(), g[1].count), ("p2", 2));
+            assert_eq!(g[1].accounts.len(), 2);
+            assert_eq!(g[0].accounts.total(), 3, "each delivery recorded");
+            assert_eq!(g[0].resources.total(), 2);
+        }
+    }
+
+    #[test]
+    fn absorbing_parts_equals_adding_all() {
+        let ds: Vec<Denial> = (0..200)
+            .map(|i| {
+                let mut d = denial(&format!("p{}", i % 3), "iam:PassRole", &format!("e{i}"));
+                d.resource = Some(format!("arn:aws:iam::1:role/r{}", i % 90));
+                d
+            })
+            .collect();
+        let build = || Aggregator::builder().list_max(8).build();
+        let mut whole = build();
+        ds.iter().for_each(|d| {
+            whole.add(d);
+        });
+        let mut merged = build();
+        for part in 0..3 {
+            let mut p = build();
+            ds.iter().skip(part).step_by(3).for_each(|d| {
+                p.add(d);
+            });
+            let (t, g, e) = p.finish();
+            merged.absorb(&t, g, e);
+        }
+        let (tw, gw, _) = whole.finish();
+        let (tm, gm, _) = merged.finish();
+        assert_eq!(gm, gw);
+        assert_eq!(tm, tw);
+        assert!(
+            gw.iter()
+                .all(|g| g.resources.is_cut() && g.resources.len() == 8)
+        );
+    }
+
+    #[test]
+    fn removed_groups_leave_no_trace_after_compact() {
+        let mut a = Aggregator::builder().dedup_window(10).build();
+        a.add(&denial("p1", "a:B", "e1"));
+        a.add(&denial("p2", "a:B", "e2"));
+        assert!(a.remove("p1", "a:B").is_some());
+        assert_eq!(a.groups_len(), 1);
+        a.compact();
+        // e2 now points at group 0; a repeat still lands there.
+        assert!(matches!(
+            a.add(&denial("p2", "a:B", "e2")),
+            Added::Duplicate { group: Some(0) }
+        ));
+        // e1's group is gone: the repeat is still a duplicate.
+        assert!(matches!(
+            a.add(&denial("p1", "a:B", "e1")),
+            Added::Duplicate { group: None }
+        ));
+        let saved = a.save();
+        let mut back = Aggregator::builder().dedup_window(10).build();
+        back.restore(serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap());
+        assert_eq!(
+            back.groups().collect::<Vec<_>>(),
+            a.groups().collect::<Vec<_>>()
+        );
+        assert!(matches!(
+            back.add(&denial("p2", "a:B", "e2")),
+            Added::Duplicate { group: Some(0) }
+        ));
+    }
+
+    #[test]
+    fn the_first_errors_are_listed_whatever_the_order() {
+        let e = |o: &str, off: u64| InputError {
+            origin: o.into(),
+            offset: off,
+            kind: crate::input::InputErrorKind::InvalidJson,
+            detail: String::new(),
+        };
+        let mut a = Aggregator::builder().errors(ErrorList::First(3)).build();
+        for (o, off) in [("b", 5), ("a", 9), ("c", 1), ("a", 2), ("b", 1)] {
+            a.error(e(o, off));
+        }
+        let listed: Vec<(String, u64)> = a
+            .errors()
+            .into_iter()
+            .map(|e| (e.origin, e.offset))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![("a".into(), 2), ("a".into(), 9), ("b".into(), 1)]
+        );
+        assert_eq!(a.totals().errors_all(), 5);
+    }
+}

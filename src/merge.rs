@@ -1,0 +1,205 @@
+//! `denytrail merge`: shard reports in, the report one machine would have
+//! made out. Reads each shard's report and the state file beside it, in
+//! shard order, streams the event records through
+//! [`ShardMerger`](crate::aggregate::shard::ShardMerger) (which takes back
+//! an event a later shard counted again), and builds the report from the
+//! one aggregate, as replay does.
+//!
+//! A shard set is refused when it cannot give the whole: a shard given
+//! twice, a missing shard, shards of different `N`, scopes or list sizes,
+//! or a report of another schema version.
+
+use std::path::{Path, PathBuf};
+
+use crate::aggregate::shard::{STATE_VERSION, ShardMerger, UnknownGroup};
+use crate::replay::Shard;
+use crate::report::{Report, SCHEMA_VERSION};
+use crate::shardfile::{self, ShardFileError};
+
+/// Shard reports that cannot be merged. Each names the files concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A report that is not a shard report.
+    #[error(
+        "{0}: not a shard report (no summary.shard or no shard_state): make shard reports with `replay --shard I/N --format json --output FILE`"
+    )]
+    NotAShard(PathBuf),
+    /// A report written by another version of the schema.
+    #[error("{path}: report version {found}, this denytrail merges version {SCHEMA_VERSION}")]
+    Version {
+        /// The report.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    /// A shard label that does not parse.
+    #[error("{path}: summary.shard {label:?} is not I/N")]
+    BadLabel {
+        /// The report.
+        path: PathBuf,
+        /// The label.
+        label: String,
+    },
+    /// Shards of different counts.
+    #[error("{first} is shard {a} and {second} is shard {b}: they belong to different shard sets")]
+    MixedCounts {
+        /// One report.
+        first: PathBuf,
+        /// Its label.
+        a: String,
+        /// Another.
+        second: PathBuf,
+        /// Its label.
+        b: String,
+    },
+    /// The same shard twice.
+    #[error("shard {shard} is given twice: {first} and {second}")]
+    Duplicate {
+        /// The label.
+        shard: String,
+        /// One file.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// Shards missing from the set.
+    #[error("shards {missing} of {count} are missing: merging the rest would not give the whole")]
+    Missing {
+        /// `N`.
+        count: u32,
+        /// The missing indices, as `0, 3`.
+        missing: String,
+    },
+    /// Shards made with different scopes or list sizes.
+    #[error("{first} and {second} were made with different settings ({what})")]
+    Settings {
+        /// One report.
+        first: PathBuf,
+        /// Another.
+        second: PathBuf,
+        /// Which setting.
+        what: String,
+    },
+    /// A state file that cannot be read.
+    #[error(transparent)]
+    State(#[from] ShardFileError),
+    /// A state file whose records do not fit its groups.
+    #[error("{path}: {source}")]
+    Records {
+        /// The report.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: UnknownGroup,
+    },
+}
+
+/// Merge the shard reports read from `reports` (path and report).
+pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
+    let mut shards: Vec<(Shard, PathBuf, Report)> = Vec::with_capacity(reports.len());
+    for (path, r) in reports {
+        if r.version != SCHEMA_VERSION {
+            return Err(MergeError::Version {
+                path,
+                found: r.version,
+            });
+        }
+        let (Some(label), Some(_)) = (r.summary.shard.clone(), &r.shard_state) else {
+            return Err(MergeError::NotAShard(path));
+        };
+        let shard: Shard = label.parse().map_err(|_| MergeError::BadLabel {
+            path: path.clone(),
+            label: label.clone(),
+        })?;
+        shards.push((shard, path, r));
+    }
+    shards.sort_by_key(|(s, _, _)| s.index);
+    if let Some((first, rest)) = shards.split_first() {
+        for other in rest {
+            if other.0.count != first.0.count {
+                return Err(MergeError::MixedCounts {
+                    first: first.1.clone(),
+                    a: first.0.to_string(),
+                    second: other.1.clone(),
+                    b: other.0.to_string(),
+                });
+            }
+            if other.2.summary.scope != first.2.summary.scope {
+                return Err(MergeError::Settings {
+                    first: first.1.clone(),
+                    second: other.1.clone(),
+                    what: format!(
+                        "scope {:?} and {:?}",
+                        first.2.summary.scope, other.2.summary.scope
+                    ),
+                });
+            }
+        }
+    }
+    for w in shards.windows(2) {
+        if w[0].0.index == w[1].0.index {
+            return Err(MergeError::Duplicate {
+                shard: w[0].0.to_string(),
+                first: w[0].1.clone(),
+                second: w[1].1.clone(),
+            });
+        }
+    }
+    let count = shards.first().map_or(0, |s| s.0.count);
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !shards.iter().any(|s| s.0.index == *i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(MergeError::Missing {
+            count,
+            missing: missing.join(", "),
+        });
+    }
+    let scope = shards
+        .first()
+        .map(|s| s.2.summary.scope.clone())
+        .unwrap_or_default();
+    let mut merger = ShardMerger::new();
+    let mut list_max: Option<(usize, &Path)> = None;
+    for (shard, path, r) in &shards {
+        let Some(file) = &r.shard_state else {
+            return Err(MergeError::NotAShard(path.clone()));
+        };
+        let (state, mut records) = shardfile::open(path, file)?;
+        if state.version != STATE_VERSION
+            || state.shard != shard.to_string()
+            || state.scope != scope
+        {
+            return Err(MergeError::State(ShardFileError::Damaged {
+                path: path.with_file_name(&file.file),
+                what: format!(
+                    "it holds shard {} (scope {:?}, version {}), the report is shard {shard} (scope {scope:?}): it belongs to another run",
+                    state.shard, state.scope, state.version
+                ),
+            }));
+        }
+        match list_max {
+            Some((k, first)) if k != state.list_max => {
+                return Err(MergeError::Settings {
+                    first: first.to_path_buf(),
+                    second: path.clone(),
+                    what: format!("--list-max {k} and {}", state.list_max),
+                });
+            }
+            None => list_max = Some((state.list_max, path.as_path())),
+            _ => {}
+        }
+        let n = merger.shard(state);
+        while let Some(rec) = records.next_record()? {
+            merger
+                .event(n, &rec)
+                .map_err(|source| MergeError::Records {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+    }
+    let (totals, groups, errors) = merger.finish().finish();
+    Ok(Report::new(&totals, groups, &errors, scope, None))
+}

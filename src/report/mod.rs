@@ -1,0 +1,512 @@
+//! The report: the JSON contract other tools read, and its renderings for
+//! people ([`table`]) and for documents ([`markdown`]).
+//!
+//! The JSON shape is versioned by [`SCHEMA_VERSION`]: a top-level `summary`
+//! and a `groups` array sorted by `count` descending. Fields are only ever
+//! added. Every report — replay's, the sidecar's `/report`, merge's — is
+//! built the same way, by [`Report::new`] from an aggregate's counters and
+//! groups, so they agree field by field.
+//!
+//! The renderings for people print every value that came from a log through
+//! [`shown`], which escapes control characters (a principal name could carry
+//! terminal escape sequences).
+
+pub mod markdown;
+pub mod table;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::counted::{Counted, ListValue};
+use crate::aggregate::{Group, Totals, sort_groups};
+use crate::classify::{DenyKind, PrincipalKind, Reason};
+use crate::hints::{self, Hint};
+use crate::input::InputError;
+
+pub use crate::aggregate::MAX_LISTED_ERRORS;
+
+/// Version of the JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Groups shown in detail by the table and markdown renderings by default
+/// (`--top`); the JSON always holds every group.
+pub const DEFAULT_TOP: usize = 25;
+
+/// Totals for the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Records framed (lines, `Records` elements, log events).
+    pub records: u64,
+    /// Distinct denials in scope.
+    pub denials: u64,
+    /// Distinct principals among them.
+    pub principals: u64,
+    /// Principal/action groups.
+    pub groups: u64,
+    /// Inputs read (files, stdin, objects, log groups).
+    pub files: u64,
+    /// Bytes scanned (decompressed).
+    pub bytes: u64,
+    /// Input errors (bad records, corrupt files, unreadable files).
+    pub errors: u64,
+    /// Input errors by kind.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// Records the prefilter passed to the parser.
+    pub candidates: u64,
+    /// Authentication failures (not denials), by error code.
+    pub auth_failures: BTreeMap<String, u64>,
+    /// Repeated deliveries dropped (same eventID / sharedEventID).
+    pub duplicates: u64,
+    /// Denials outside the scope.
+    pub out_of_scope: u64,
+    /// Denials and authentication failures outside `--since`/`--until`.
+    #[serde(default)]
+    pub out_of_range: u64,
+    /// Records skipped on purpose (Insight events, control messages).
+    pub skipped_records: u64,
+    /// Files skipped on purpose (digest, Insight, empty), by reason.
+    pub skipped_files: BTreeMap<String, u64>,
+    /// The scope in force (`all` or globs).
+    pub scope: String,
+    /// `I/N` when this report covers one shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+}
+
+impl Summary {
+    /// The summary of a run: its counters, and what its groups add up to.
+    /// The one place a summary is built.
+    pub fn new(t: &Totals, groups: &[Group], scope: String, shard: Option<String>) -> Summary {
+        let mut principals: Vec<&str> = groups.iter().map(|g| g.principal.as_str()).collect();
+        principals.sort_unstable();
+        principals.dedup();
+        Summary {
+            records: t.records_all(),
+            denials: groups.iter().map(|g| g.count).sum(),
+            principals: principals.len() as u64,
+            groups: groups.len() as u64,
+            files: t.files,
+            bytes: t.bytes_all(),
+            errors: t.errors_all(),
+            errors_by_kind: t.errors_by_kind.clone(),
+            candidates: t.candidates,
+            auth_failures: t.auth_failures.clone(),
+            duplicates: t.duplicates,
+            out_of_scope: t.out_of_scope,
+            out_of_range: t.out_of_range,
+            skipped_records: t.skipped_records,
+            skipped_files: t.skipped_files.clone(),
+            scope,
+            shard,
+        }
+    }
+}
+
+/// A resource and how often it was denied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceCount {
+    /// The resource ARN (or the resource text of the message).
+    pub arn: String,
+    /// Denials on it.
+    pub count: u64,
+}
+
+/// A reason and how often it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonCount {
+    /// Short code (`implicit-identity`, `explicit-scp`, `unknown`).
+    pub code: String,
+    /// `implicit`, `explicit` or `unknown`.
+    pub kind: DenyKind,
+    /// The policy type named, if any.
+    pub policy_type: Option<String>,
+    /// The denying policy's ARN, if the message names it.
+    pub policy_arn: Option<String>,
+    /// How often.
+    pub count: u64,
+}
+
+/// What a cut list of a group left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unlisted {
+    /// Denials whose value is not listed (for `accounts`: deliveries).
+    pub count: u64,
+    /// About how many distinct values they are.
+    pub distinct_estimate: u64,
+}
+
+/// One principal/action group as reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportGroup {
+    /// The principal (role ARN for assumed-role sessions).
+    pub principal: String,
+    /// What kind of principal.
+    pub principal_kind: PrincipalKind,
+    /// The principal's account.
+    pub principal_account: Option<String>,
+    /// The denied IAM action.
+    pub action: String,
+    /// Distinct denial events.
+    pub count: u64,
+    /// Resources, most denied first.
+    pub resources: Vec<ResourceCount>,
+    /// Session ARNs.
+    pub sessions: Vec<String>,
+    /// Reasons, most frequent first.
+    pub reasons: Vec<ReasonCount>,
+    /// Called APIs when they differ from the action.
+    pub via: Vec<String>,
+    /// Accounts that recorded the events.
+    pub accounts: Vec<String>,
+    /// Regions.
+    pub regions: Vec<String>,
+    /// VPC endpoints.
+    pub vpc_endpoints: Vec<String>,
+    /// Error codes.
+    pub error_codes: Vec<String>,
+    /// Lists that were cut (at `--list-max` values): what they left out,
+    /// by list name (`resources`, `sessions`, …). Absent when nothing was.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unlisted: BTreeMap<String, Unlisted>,
+    /// Earliest event time.
+    pub first_seen: Option<String>,
+    /// Latest event time.
+    pub last_seen: Option<String>,
+    /// Encoded authorization messages among them.
+    pub encoded: u64,
+    /// Messages truncated at 1024 characters among them.
+    pub truncated: u64,
+    /// The message of the earliest event.
+    pub example_message: Option<String>,
+    /// What to do.
+    pub hint: Hint,
+}
+
+/// An input error as listed in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportError {
+    /// Where: file path, `-`, `s3://…`.
+    pub origin: String,
+    /// Byte offset in the decoded stream.
+    pub offset: u64,
+    /// Kind (metric label).
+    pub kind: String,
+    /// What happened.
+    pub detail: String,
+}
+
+impl From<&InputError> for ReportError {
+    fn from(e: &InputError) -> Self {
+        ReportError {
+            origin: e.origin.clone(),
+            offset: e.offset,
+            kind: e.kind.as_str().to_string(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// Where a shard's state for `merge` was written, beside its report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardStateFile {
+    /// The file's name, in the report's directory.
+    pub file: String,
+    /// Event records it holds.
+    pub events: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its XXH3-64 checksum, in hex.
+    pub xxh3: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// Totals.
+    pub summary: Summary,
+    /// Groups, by count descending.
+    pub groups: Vec<ReportGroup>,
+    /// The first [`MAX_LISTED_ERRORS`] input errors.
+    pub errors: Vec<ReportError>,
+    /// Shard reports only (`--shard`): the file beside the report holding
+    /// what `denytrail merge` needs to dedup across shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_state: Option<ShardStateFile>,
+}
+
+fn unlisted<T: ListValue>(name: &str, l: &Counted<T>, out: &mut BTreeMap<String, Unlisted>) {
+    if l.is_cut() {
+        out.insert(
+            name.to_string(),
+            Unlisted {
+                count: l.unlisted(),
+                distinct_estimate: l.unlisted_distinct(),
+            },
+        );
+    }
+}
+
+fn strings(l: &Counted<String>) -> Vec<String> {
+    l.iter().cloned().collect()
+}
+
+impl ReportGroup {
+    /// Turn an aggregated group into its reported form, with its hint.
+    pub fn from_group(g: &Group) -> ReportGroup {
+        let mut resources: Vec<ResourceCount> = g
+            .resources
+            .counts()
+            .map(|(arn, count)| ResourceCount {
+                arn: arn.clone(),
+                count,
+            })
+            .collect();
+        resources.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.arn.cmp(&b.arn)));
+        let mut reasons: Vec<ReasonCount> = g
+            .reasons
+            .counts()
+            .map(|(r, count)| reason_count(r, count))
+            .collect();
+        reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+        let mut cut = BTreeMap::new();
+        unlisted("resources", &g.resources, &mut cut);
+        unlisted("sessions", &g.sessions, &mut cut);
+        unlisted("reasons", &g.reasons, &mut cut);
+        unlisted("via", &g.via, &mut cut);
+        unlisted("accounts", &g.accounts, &mut cut);
+        unlisted("regions", &g.regions, &mut cut);
+        unlisted("vpc_endpoints", &g.vpc_endpoints, &mut cut);
+        unlisted("error_codes", &g.error_codes, &mut cut);
+        ReportGroup {
+            principal: g.principal.clone(),
+            principal_kind: g.principal_kind,
+            principal_account: g.principal_account.clone(),
+            action: g.action.clone(),
+            count: g.count,
+            resources,
+            sessions: strings(&g.sessions),
+            reasons,
+            via: strings(&g.via),
+            accounts: strings(&g.accounts),
+            regions: strings(&g.regions),
+            vpc_endpoints: strings(&g.vpc_endpoints),
+            error_codes: strings(&g.error_codes),
+            unlisted: cut,
+            first_seen: g.first_seen.clone(),
+            last_seen: g.last_seen.clone(),
+            encoded: g.encoded,
+            truncated: g.truncated,
+            example_message: g.example_message.clone(),
+            hint: hints::hint_for(g),
+        }
+    }
+}
+
+fn reason_count(r: &Reason, count: u64) -> ReasonCount {
+    ReasonCount {
+        code: r.code(),
+        kind: r.kind,
+        policy_type: r.policy_type.map(|p| p.phrase().to_string()),
+        policy_arn: r.policy_arn.clone(),
+        count,
+    }
+}
+
+impl Report {
+    /// Build a report from a run's counters, groups (any order) and listed
+    /// errors.
+    pub fn new(
+        totals: &Totals,
+        mut groups: Vec<Group>,
+        errors: &[InputError],
+        scope: String,
+        shard: Option<String>,
+    ) -> Report {
+        sort_groups(&mut groups);
+        let summary = Summary::new(totals, &groups, scope, shard);
+        Report {
+            version: SCHEMA_VERSION,
+            summary,
+            groups: groups.iter().map(ReportGroup::from_group).collect(),
+            errors: errors
+                .iter()
+                .take(MAX_LISTED_ERRORS)
+                .map(ReportError::from)
+                .collect(),
+            shard_state: None,
+        }
+    }
+
+    /// The JSON form (pretty, stable field order).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize the report: {e}\"}}"));
+        s.push('\n');
+        s
+    }
+
+    /// The table form, for people: the summary, the top principals and
+    /// actions, and the `top` largest groups in detail (0: all).
+    pub fn to_table(&self, top: usize) -> String {
+        table::render(self, top)
+    }
+
+    /// The markdown form, for tickets and wikis, with the `top` largest
+    /// groups (0: all).
+    pub fn to_markdown(&self, top: usize) -> String {
+        markdown::render(self, top)
+    }
+}
+
+/// `s` with every control character (C0, DEL, C1) escaped, so that a value
+/// read from a log cannot move the cursor, change colours or retitle the
+/// terminal when printed.
+///
+/// ```
+/// use denytrail::report::shown;
+/// assert_eq!(shown("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+/// assert_eq!(shown("plain/ü"), "plain/ü");
+/// ```
+pub fn shown(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            o.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            o.push(c);
+        }
+    }
+    Cow::Owned(o)
+}
+
+/// One line describing a reason.
+pub fn describe_reason(r: &ReasonCount) -> String {
+    let mut s = match (r.kind, &r.policy_type) {
+        (DenyKind::Explicit, Some(p)) => format!("explicit deny in {}", with_article(p)),
+        (DenyKind::Implicit, Some(p)) => format!("no {p} allows it"),
+        (DenyKind::Explicit, None) => "explicit deny".to_string(),
+        (DenyKind::Implicit, None) => "no policy allows it".to_string(),
+        (DenyKind::Unknown, _) => "not stated in the message".to_string(),
+    };
+    if let Some(a) = &r.policy_arn {
+        s.push_str(&format!(" ({a})"));
+    }
+    s
+}
+
+/// `a service control policy`, `an identity-based policy`.
+fn with_article(p: &str) -> String {
+    let vowel = p.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']);
+    format!("{} {p}", if vowel { "an" } else { "a" })
+}
+
+/// `1.2 MB` style sizes.
+pub fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < U.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// Denials and groups per principal, and denials and principals per
+/// action, largest first: what the renderings summarise a big report by.
+pub(crate) struct Rollup<'a> {
+    /// `(principal, denials, groups)`.
+    pub principals: Vec<(&'a str, u64, u64)>,
+    /// `(action, denials, principals)`.
+    pub actions: Vec<(&'a str, u64, u64)>,
+}
+
+impl<'a> Rollup<'a> {
+    pub(crate) fn of(r: &'a Report) -> Rollup<'a> {
+        let mut p: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        let mut a: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for g in &r.groups {
+            let e = p.entry(&g.principal).or_default();
+            e.0 += g.count;
+            e.1 += 1;
+            // Groups are one per principal/action: a group is one principal.
+            let e = a.entry(&g.action).or_default();
+            e.0 += g.count;
+            e.1 += 1;
+        }
+        let sorted = |m: BTreeMap<&'a str, (u64, u64)>| {
+            let mut v: Vec<(&'a str, u64, u64)> =
+                m.into_iter().map(|(k, (d, n))| (k, d, n)).collect();
+            v.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(y.0)));
+            v
+        };
+        Rollup {
+            principals: sorted(p),
+            actions: sorted(a),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+    }
+
+    #[test]
+    fn empty_report_round_trips() {
+        let r = Report::new(&Totals::default(), Vec::new(), &[], "all".into(), None);
+        let back: Report = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+        assert!(r.to_table(DEFAULT_TOP).contains("0 denials"));
+        assert!(r.to_markdown(DEFAULT_TOP).starts_with("# denytrail report"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(shown("x\u{7}\u{9b}y\r"), "x\\u{7}\\u{9b}y\\u{d}");
+        assert!(matches!(shown("fine"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn reasons_read_as_english() {
+        let r = |p: &str| ReasonCount {
+            code: String::new(),
+            kind: DenyKind::Explicit,
+            policy_type: Some(p.into()),
+            policy_arn: None,
+            count: 1,
+        };
+        assert_eq!(
+            describe_reason(&r("identity-based policy")),
+            "explicit deny in an identity-based policy"
+        );
+        assert_eq!(
+            describe_reason(&r("service control policy")),
+            "explicit deny in a service control policy"
+        );
+    }
+}
