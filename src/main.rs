@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use denytrail::input::InputError;
 use denytrail::replay::{self, Progress, ReplayOptions, Shard, ShardOutput};
-use denytrail::report::{self, Report};
+use denytrail::report::{self, Report, Run};
 use denytrail::scan::Scanner;
 use denytrail::scope::{RangeArgs, Scope, Selection};
 
@@ -108,7 +108,7 @@ struct ReplayArgs {
     max_inflated: u64,
     /// Values kept per list of a group (resources, sessions, accounts, …):
     /// exact counts for these, a count and an estimate of the rest.
-    #[arg(long, value_name = "N", default_value_t = denytrail::aggregate::counted::DEFAULT_K, value_parser = denytrail::aggregate::counted::parse_list_max)]
+    #[arg(long, value_name = "N", default_value_t = denytrail::aggregate::group::DEFAULT_K, value_parser = denytrail::aggregate::group::parse_list_max)]
     list_max: usize,
     /// Split plain JSON Lines files larger than this many bytes into parts
     /// scanned in parallel (0: never).
@@ -338,11 +338,27 @@ fn run_replay(a: ReplayArgs) -> Result<u8> {
     })
 }
 
-fn write_report(report: &Report, out: &OutputArgs) -> Result<()> {
+fn write_report(run: &Run, out: &OutputArgs) -> Result<()> {
     let text = match out.format {
-        OutputFormat::Table => report.to_table(out.top),
-        OutputFormat::Json => report.to_json(),
-        OutputFormat::Markdown => report.to_markdown(out.top),
+        OutputFormat::Table => run.to_table(out.top),
+        OutputFormat::Markdown => run.to_markdown(out.top),
+        OutputFormat::Json => {
+            // Streamed a group at a time: a million groups never sit in
+            // memory as text.
+            let what = || match &out.output {
+                Some(p) => format!("cannot write the report to {}", p.display()),
+                None => "cannot write the report to stdout".to_string(),
+            };
+            let mut w: Box<dyn Write> = match &out.output {
+                Some(p) => Box::new(std::fs::File::create(p).with_context(what)?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut w);
+            run.write_json(&mut w)
+                .and_then(|()| w.flush())
+                .with_context(what)?;
+            return Ok(());
+        }
     };
     write_out(&text, out.output.as_ref())
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::aggregate::shard::{STATE_VERSION, ShardMerger, UnknownGroup};
 use crate::replay::Shard;
-use crate::report::{Report, SCHEMA_VERSION};
+use crate::report::{Report, Run, SCHEMA_VERSION};
 use crate::shardfile::{self, ShardFileError};
 
 /// Shard reports that cannot be merged. Each names the files concerned.
@@ -95,7 +95,7 @@ pub enum MergeError {
 }
 
 /// Merge the shard reports read from `reports` (path and report).
-pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
+pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Run, MergeError> {
     let mut shards: Vec<(Shard, PathBuf, Report)> = Vec::with_capacity(reports.len());
     for (path, r) in reports {
         if r.version != SCHEMA_VERSION {
@@ -201,5 +201,5 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Report, MergeError> {
         }
     }
     let (totals, groups, errors) = merger.finish().finish();
-    Ok(Report::new(&totals, groups, &errors, scope, None))
+    Ok(Run::new(&totals, groups, &errors, scope, None))
 }

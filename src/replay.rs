@@ -14,12 +14,12 @@ use std::sync::mpsc;
 
 use rayon::prelude::*;
 
-use crate::aggregate::shard::{EventRecord, STATE_VERSION, ShardState};
+use crate::aggregate::shard::{EventRecord, STATE_VERSION, ShardStateRef};
 use crate::aggregate::{Added, Aggregator};
 use crate::frame::Format;
 use crate::hash::fnv1a;
 use crate::input::InputError;
-use crate::report::Report;
+use crate::report::Run;
 use crate::scan::{ScanEvent, ScanStats, Scanner, skip_reason};
 use crate::shardfile::{self, ShardFileError, Spill};
 use crate::source::{Opened, Source, SourceKind};
@@ -135,7 +135,11 @@ enum Msg {
     },
 }
 
-const BATCH: usize = 1024;
+/// Events per batch sent to the aggregating thread, and batches in flight:
+/// a few thousand denials (a kilobyte or two each) at most wait in the
+/// channel.
+const BATCH: usize = 256;
+const CHANNEL: usize = 8;
 
 /// A replay that cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +166,7 @@ pub fn replay(
     opts: &ReplayOptions,
     shard_output: Option<ShardOutput<'_>>,
     progress: &dyn Progress,
-) -> Result<Report, ReplayError> {
+) -> Result<Run, ReplayError> {
     let sources: Vec<Arc<dyn Source>> = match opts.shard {
         Some(s) => sources.into_iter().filter(|i| s.takes(&i.key())).collect(),
         None => sources,
@@ -178,7 +182,7 @@ pub fn replay(
     };
     let mut spill_error: Option<ShardFileError> = None;
 
-    let (tx, rx) = mpsc::sync_channel::<Msg>(64);
+    let (tx, rx) = mpsc::sync_channel::<Msg>(CHANNEL);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build();
@@ -253,36 +257,23 @@ pub fn replay(
     let scope = scanner.scope().describe();
     let shard = opts.shard.map(|s| s.to_string());
     let list_max = agg.list_max();
-    let (totals, numbered, errors) = agg.finish_numbered();
-    let mut position = vec![
-        u32::MAX;
-        numbered
-            .iter()
-            .map(|(id, _)| *id as usize + 1)
-            .max()
-            .unwrap_or(0)
-    ];
-    for (pos, (id, _)) in numbered.iter().enumerate() {
-        position[*id as usize] = pos as u32;
-    }
-    let groups: Vec<_> = numbered.into_iter().map(|(_, g)| g).collect();
-    let state_groups = spill.as_ref().map(|_| groups.clone());
-    let mut report = Report::new(&totals, groups, &errors, scope.clone(), shard.clone());
-    if let (Some(sp), Some(o), Some(groups)) = (spill, shard_output, state_groups) {
-        let state = ShardState {
+    let (totals, groups, position, errors) = agg.finish_numbered();
+    let mut run = Run::new(&totals, groups, &errors, scope, shard);
+    if let (Some(sp), Some(o)) = (spill, shard_output) {
+        let state = ShardStateRef {
             version: STATE_VERSION,
-            shard: shard.unwrap_or_default(),
-            scope,
+            shard: run.summary.shard.as_deref().unwrap_or_default(),
+            scope: &run.summary.scope,
             list_max,
-            totals,
-            groups,
-            errors,
+            totals: &totals,
+            groups: &run.groups,
+            errors: &errors,
             events: 0,
         };
         let pos = |id: u32| position.get(id as usize).copied().unwrap_or(u32::MAX);
-        report.shard_state = Some(shardfile::write(o.report, state, sp, &pos)?);
+        run.shard_state = Some(shardfile::write(o.report, &state, sp, &pos)?);
     }
-    Ok(report)
+    Ok(run)
 }
 
 fn scan_one(

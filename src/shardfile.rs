@@ -18,7 +18,7 @@ use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
-use crate::aggregate::shard::{EventRecord, RecordError, ShardState};
+use crate::aggregate::shard::{EventRecord, RecordError, ShardState, ShardStateRef};
 use crate::report::ShardStateFile;
 
 /// The first bytes of a shard state file.
@@ -119,12 +119,15 @@ pub fn with_suffix(report: &Path, suffix: &str) -> PathBuf {
 /// `position(g)`.
 pub fn write(
     report: &Path,
-    mut state: ShardState,
+    state: &ShardStateRef<'_>,
     mut spill: Spill,
     position: &dyn Fn(u32) -> u32,
 ) -> Result<ShardStateFile, ShardFileError> {
     let path = with_suffix(report, ".shard");
-    state.events = spill.count;
+    let state = ShardStateRef {
+        events: spill.count,
+        ..state.clone()
+    };
     let spill_path = spill.path.clone();
     if let Some(out) = spill.out.take() {
         out.into_inner()

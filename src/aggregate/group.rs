@@ -1,73 +1,310 @@
-//! One principal/action group: exact counts, bounded lists.
+//! One principal/action group: exact counts, bounded lists, compact.
+//!
+//! # The lists
+//!
+//! A group keeps eight lists of values (resources, sessions, reasons, via,
+//! accounts, regions, VPC endpoints, error codes), each with exact counts
+//! for at most `k` values, and for the rest their number of denials and an
+//! estimate of how many distinct values they are.
+//!
+//! Which `k` values are listed does not depend on the order denials arrive
+//! in, nor on how the input was split: the listed values are always the `k`
+//! values with the smallest [`stable`] hash among every value seen (a
+//! bottom-k sketch). A value whose hash is above the `k`-th smallest can
+//! never come back once the list is full (the threshold only falls), so
+//! every listed value was listed from its first occurrence and its count is
+//! exact; and two groups merged list exactly what one group fed everything
+//! would have listed. Replay, the sidecar and `merge` of shards therefore
+//! list the same values with the same counts. The number of distinct values
+//! left out is estimated from the same sketch, `(k − 1) · 2⁶⁴ / h₍ₖ₎ − k` (the
+//! KMV estimator: about 1/√k relative error, 13 % at k = 64).
+//!
+//! # Memory
+//!
+//! A group holds its strings in one buffer of its own and its list entries
+//! in one vector (32 bytes an entry), so a group with one denial costs about
+//! a kilobyte, most of it the strings themselves; the example message is
+//! kept with the principal and action taken out. Values a full list pushes
+//! out leave their bytes behind until the buffer is compacted (when half of
+//! it is garbage), so a group never holds more than twice the strings of
+//! its `8 · k` listed values, whatever it is fed.
+//!
+//! [`stable`]: crate::hash::stable
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::Arc;
 
-use super::counted::{Counted, ListValue};
-use crate::classify::{Denial, PrincipalKind, Reason};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::classify::{Denial, DenyKind, PolicyType, PrincipalKind, Reason};
 use crate::time::earlier;
+
+/// Default number of values listed per list (`--list-max`).
+pub const DEFAULT_K: usize = 64;
+
+/// Most values a list may be asked to hold.
+pub const MAX_K: usize = 4096;
 
 /// Longest example message kept, in bytes (CloudTrail cuts its messages at
 /// 1024 characters; a text log line can be longer).
 pub const MAX_EXAMPLE: usize = 4096;
 
-impl ListValue for Reason {
-    fn stable_hash(&self) -> u64 {
-        let mut key = self.code();
-        if let Some(a) = &self.policy_arn {
-            key.push('\0');
-            key.push_str(a);
-        }
-        crate::hash::stable(key.as_bytes())
+/// Longest list value kept, in bytes: a longer one is cut (at a character
+/// boundary) before it is hashed, so every process cuts it the same way.
+pub const MAX_VALUE: usize = 2048;
+
+/// The `--list-max` flag's parser.
+pub fn parse_list_max(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(k) if (1..=MAX_K).contains(&k) => Ok(k),
+        _ => Err(format!("--list-max {s:?}: give a number from 1 to {MAX_K}")),
     }
 }
 
-/// All denials of one principal on one action.
-///
-/// The counts are exact. Each list keeps exact counts for at most `k`
-/// values, the same ones however the input is ordered or split (see
-/// [`Counted`]), and says how many denials and about how many distinct
-/// values it left out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The lists of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum List {
+    /// Resources.
+    Resources = 0,
+    /// Session ARNs.
+    Sessions = 1,
+    /// Reasons.
+    Reasons = 2,
+    /// Called APIs.
+    Via = 3,
+    /// Accounts that recorded a copy.
+    Accounts = 4,
+    /// Regions.
+    Regions = 5,
+    /// VPC endpoints.
+    VpcEndpoints = 6,
+    /// Error codes.
+    ErrorCodes = 7,
+}
+
+impl List {
+    /// Every list, in order.
+    pub const ALL: [List; 8] = [
+        List::Resources,
+        List::Sessions,
+        List::Reasons,
+        List::Via,
+        List::Accounts,
+        List::Regions,
+        List::VpcEndpoints,
+        List::ErrorCodes,
+    ];
+
+    /// The list's name in reports (`resources`, `vpc_endpoints`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            List::Resources => "resources",
+            List::Sessions => "sessions",
+            List::Reasons => "reasons",
+            List::Via => "via",
+            List::Accounts => "accounts",
+            List::Regions => "regions",
+            List::VpcEndpoints => "vpc_endpoints",
+            List::ErrorCodes => "error_codes",
+        }
+    }
+}
+
+/// A string in the group's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Str {
+    at: u32,
+    len: u32,
+}
+
+const NONE: Str = Str {
+    at: 0,
+    len: u32::MAX,
+};
+
+/// One listed value: 24 bytes (its list in the top byte of its length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Item {
+    hash: u64,
+    count: u64,
+    at: u32,
+    len_list: u32,
+}
+
+impl Item {
+    fn new(hash: u64, count: u64, value: Str, list: u8) -> Item {
+        Item {
+            hash,
+            count,
+            at: value.at,
+            len_list: value.len | u32::from(list) << 24,
+        }
+    }
+    fn list(&self) -> u8 {
+        (self.len_list >> 24) as u8
+    }
+    fn value(&self) -> Str {
+        Str {
+            at: self.at,
+            len: self.len_list & 0x00ff_ffff,
+        }
+    }
+    fn set_value(&mut self, v: Str) {
+        self.at = v.at;
+        self.len_list = v.len | self.len_list & 0xff00_0000;
+    }
+}
+
+/// Where a group's example message (with its parts taken out) is.
+#[derive(Debug, Clone)]
+enum Example {
+    None,
+    /// In the group's buffer.
+    Own(Str),
+    /// Shared with the other groups whose messages read the same once their
+    /// principal, action, session and resource are taken out.
+    Shared(Arc<str>),
+}
+
+/// Example messages shared between groups: most groups' messages are one of
+/// a few shapes once their parts are taken out, so each shape is held once.
+/// Bounded: past [`MAX_TEMPLATES`] shapes or [`MAX_TEMPLATE_BYTES`], new
+/// shapes stay in their group.
+#[derive(Debug, Clone, Default)]
+pub struct Templates {
+    set: HashSet<Arc<str>>,
+    bytes: usize,
+}
+
+/// Most example shapes shared.
+pub const MAX_TEMPLATES: usize = 1 << 16;
+/// Most bytes of example shapes shared.
+pub const MAX_TEMPLATE_BYTES: usize = 16 << 20;
+
+impl Templates {
+    fn share(&mut self, s: &str) -> Option<Arc<str>> {
+        if let Some(a) = self.set.get(s) {
+            return Some(a.clone());
+        }
+        if self.set.len() >= MAX_TEMPLATES || self.bytes + s.len() > MAX_TEMPLATE_BYTES {
+            return None;
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.bytes += s.len();
+        self.set.insert(a.clone());
+        Some(a)
+    }
+}
+
+/// A kept example message is stored with its principal, action, session
+/// and resource taken out (they are held once, in the group), marked by
+/// these characters; a message holding any of them is stored whole.
+const MARKS: [char; 4] = ['\u{1}', '\u{2}', '\u{3}', '\u{4}'];
+
+/// All denials of one principal on one action. See the module
+/// documentation.
+#[derive(Debug, Clone)]
 pub struct Group {
-    /// The principal (role ARN for assumed-role sessions).
-    pub principal: String,
+    principal: Str,
+    action: Str,
     /// What kind of principal.
     pub principal_kind: PrincipalKind,
-    /// The principal's account, when known.
-    pub principal_account: Option<String>,
-    /// The denied IAM action.
-    pub action: String,
     /// Number of distinct denial events.
     pub count: u64,
-    /// Resources and their denials.
-    pub resources: Counted<String>,
-    /// Session ARNs (assumed-role sessions) and their denials.
-    pub sessions: Counted<String>,
-    /// Reasons and their denials.
-    pub reasons: Counted<Reason>,
-    /// Called APIs, when they differ from the action.
-    pub via: Counted<String>,
-    /// Accounts that recorded a copy of the events (both copies of a
-    /// cross-account call, every repeated delivery): deliveries, not
-    /// distinct events.
-    pub accounts: Counted<String>,
-    /// Regions.
-    pub regions: Counted<String>,
-    /// VPC endpoints the calls went through.
-    pub vpc_endpoints: Counted<String>,
-    /// Error codes.
-    pub error_codes: Counted<String>,
-    /// Earliest `eventTime`.
-    pub first_seen: Option<String>,
-    /// Latest `eventTime`.
-    pub last_seen: Option<String>,
     /// How many messages were encoded authorization failure messages.
     pub encoded: u64,
     /// How many messages were truncated at 1024 characters.
     pub truncated: u64,
-    /// The message of the earliest event (ties: the smallest message), for
-    /// people; at most [`MAX_EXAMPLE`] bytes.
-    pub example_message: Option<String>,
+    /// The group's strings.
+    strs: String,
+    /// Bytes of `strs` no longer referred to.
+    garbage: u32,
+    /// Every list's values, sorted by (list, hash, value).
+    items: Vec<Item>,
+    /// Denials with a value, per list, listed or not.
+    totals: [u64; 8],
+    /// Lists that left a value out (bit per list).
+    cut: u8,
+    k: u16,
+    /// The group's number in its aggregate.
+    number: u32,
+    principal_account: Str,
+    first_seen: Str,
+    last_seen: Str,
+    example: Example,
+    /// The session and resource taken out of the example.
+    example_session: Str,
+    example_resource: Str,
+}
+
+impl PartialEq for Group {
+    fn eq(&self, o: &Group) -> bool {
+        self.principal() == o.principal()
+            && self.action() == o.action()
+            && self.principal_kind == o.principal_kind
+            && self.count == o.count
+            && self.encoded == o.encoded
+            && self.truncated == o.truncated
+            && self.principal_account() == o.principal_account()
+            && self.first_seen() == o.first_seen()
+            && self.last_seen() == o.last_seen()
+            && self.example_message() == o.example_message()
+            && List::ALL.iter().all(|&l| {
+                let (a, b) = (self.list(l), o.list(l));
+                a.total() == b.total() && a.is_cut() == b.is_cut() && a.counts().eq(b.counts())
+            })
+    }
+}
+
+impl Eq for Group {}
+
+/// `v` cut to at most `max` bytes at a character boundary.
+fn cut(v: &str, max: usize) -> &str {
+    if v.len() <= max {
+        return v;
+    }
+    let mut end = max;
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    &v[..end]
+}
+
+/// The hash a list value is chosen and identified by.
+pub fn value_hash(v: &str) -> u64 {
+    crate::hash::stable(cut(v, MAX_VALUE).as_bytes())
+}
+
+/// A reason, as a list value: its code, and the policy ARN after a NUL.
+fn reason_value(r: &Reason) -> String {
+    let mut v = r.code();
+    if let Some(a) = &r.policy_arn {
+        v.push('\0');
+        v.push_str(a);
+    }
+    v
+}
+
+/// The reason a list value names.
+pub fn reason_of(v: &str) -> Reason {
+    let (code, arn) = match v.split_once('\0') {
+        Some((c, a)) => (c, Some(a.to_string())),
+        None => (v, None),
+    };
+    let (kind, rest) = match code.split_once('-') {
+        Some(("implicit", p)) => (DenyKind::Implicit, Some(p)),
+        Some(("explicit", p)) => (DenyKind::Explicit, Some(p)),
+        _ => match code {
+            "implicit" => (DenyKind::Implicit, None),
+            "explicit" => (DenyKind::Explicit, None),
+            _ => (DenyKind::Unknown, None),
+        },
+    };
+    Reason {
+        kind,
+        policy_type: rest.and_then(|p| PolicyType::ALL.into_iter().find(|t| t.code() == p)),
+        policy_arn: arn,
+    }
 }
 
 /// The 32-bit hash prefixes of a denial's list values, as a shard's dedup
@@ -85,12 +322,19 @@ pub struct Contribution {
     pub truncated: bool,
 }
 
-fn prefix<T: ListValue>(v: &T) -> u32 {
-    (v.stable_hash() >> 32) as u32
-}
+/// The lists a [`Contribution`]'s fields are, in order.
+const CONTRIBUTED: [List; 7] = [
+    List::Resources,
+    List::Sessions,
+    List::Reasons,
+    List::Via,
+    List::Regions,
+    List::VpcEndpoints,
+    List::ErrorCodes,
+];
 
-fn prefix_str(v: &str) -> u32 {
-    (crate::hash::stable(v.as_bytes()) >> 32) as u32
+fn prefix(v: &str) -> u32 {
+    (value_hash(v) >> 32) as u32
 }
 
 impl Contribution {
@@ -98,146 +342,548 @@ impl Contribution {
     pub fn of(d: &Denial) -> Contribution {
         Contribution {
             fields: [
-                d.resource.as_deref().map(prefix_str),
-                d.session.as_deref().map(prefix_str),
-                Some(prefix(&d.reason)),
-                d.via.as_deref().map(prefix_str),
-                d.region.as_deref().map(prefix_str),
-                d.vpc_endpoint_id.as_deref().map(prefix_str),
-                d.error_code.as_deref().map(prefix_str),
+                d.resource.as_deref().map(prefix),
+                d.session.as_deref().map(prefix),
+                Some(prefix(&reason_value(&d.reason))),
+                d.via.as_deref().map(prefix),
+                d.region.as_deref().map(prefix),
+                d.vpc_endpoint_id.as_deref().map(prefix),
+                d.error_code.as_deref().map(prefix),
             ],
             encoded: d.encoded,
             truncated: d.truncated,
         }
     }
-}
 
-/// `m`, cut to at most [`MAX_EXAMPLE`] bytes at a character boundary.
-fn cut(m: &str) -> &str {
-    if m.len() <= MAX_EXAMPLE {
-        return m;
+    /// The 32-bit hash prefix of an account, as a record keeps it.
+    pub fn account(a: &str) -> u32 {
+        prefix(a)
     }
-    let mut end = MAX_EXAMPLE;
-    while !m.is_char_boundary(end) {
-        end -= 1;
-    }
-    &m[..end]
 }
 
 impl Group {
     /// An empty group for the principal and action of `d`, its lists
-    /// holding at most [`DEFAULT_K`](super::counted::DEFAULT_K) values each.
+    /// holding at most [`DEFAULT_K`] values each.
     pub fn new(d: &Denial) -> Group {
-        Group::with_list_max(d, super::counted::DEFAULT_K)
+        Group::with_list_max(d, DEFAULT_K)
     }
 
     /// An empty group for the principal and action of `d`, its lists
     /// holding at most `k` values each.
     pub fn with_list_max(d: &Denial, k: usize) -> Group {
+        let mut g = Group::empty(&d.principal, &d.action, k);
+        g.principal_kind = d.principal_kind;
+        g.principal_account = match &d.principal_account {
+            Some(a) => g.push_str(a),
+            None => NONE,
+        };
+        g
+    }
+
+    /// An empty group of `principal` on `action`.
+    pub fn empty(principal: &str, action: &str, k: usize) -> Group {
+        let mut strs = String::with_capacity(principal.len() + action.len());
+        strs.push_str(principal);
+        strs.push_str(action);
         Group {
-            principal: d.principal.clone(),
-            principal_kind: d.principal_kind,
-            principal_account: d.principal_account.clone(),
-            action: d.action.clone(),
+            principal: Str {
+                at: 0,
+                len: principal.len() as u32,
+            },
+            action: Str {
+                at: principal.len() as u32,
+                len: action.len() as u32,
+            },
+            principal_kind: PrincipalKind::Other,
             count: 0,
-            resources: Counted::new(k),
-            sessions: Counted::new(k),
-            reasons: Counted::new(k),
-            via: Counted::new(k),
-            accounts: Counted::new(k),
-            regions: Counted::new(k),
-            vpc_endpoints: Counted::new(k),
-            error_codes: Counted::new(k),
-            first_seen: None,
-            last_seen: None,
             encoded: 0,
             truncated: 0,
-            example_message: None,
+            strs,
+            garbage: 0,
+            items: Vec::new(),
+            totals: [0; 8],
+            cut: 0,
+            k: k.clamp(1, MAX_K) as u16,
+            number: 0,
+            principal_account: NONE,
+            first_seen: NONE,
+            last_seen: NONE,
+            example: Example::None,
+            example_session: NONE,
+            example_resource: NONE,
         }
+    }
+
+    /// The principal (role ARN for assumed-role sessions).
+    pub fn principal(&self) -> &str {
+        self.get(self.principal).unwrap_or("")
+    }
+
+    /// The denied IAM action.
+    pub fn action(&self) -> &str {
+        self.get(self.action).unwrap_or("")
+    }
+
+    /// Values listed per list.
+    pub fn list_max(&self) -> usize {
+        usize::from(self.k)
+    }
+
+    /// The group's number in the aggregate that holds it.
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    pub(crate) fn set_number(&mut self, n: u32) {
+        self.number = n;
+    }
+
+    fn get(&self, s: Str) -> Option<&str> {
+        (s.len != u32::MAX).then(|| &self.strs[s.at as usize..(s.at + s.len) as usize])
+    }
+
+    fn push_str(&mut self, v: &str) -> Str {
+        if self.strs.capacity() - self.strs.len() < v.len() {
+            // Grow by a quarter, not by doubling: most groups stay small.
+            self.strs
+                .reserve_exact(v.len().max(self.strs.len() / 4).max(16));
+        }
+        let at = self.strs.len() as u32;
+        self.strs.push_str(v);
+        Str {
+            at,
+            len: v.len() as u32,
+        }
+    }
+
+    /// The bytes of `v` if the group already holds them in a named string
+    /// or as a value of `list`.
+    fn held(&self, v: &str, list: Option<List>) -> Option<Str> {
+        for s in [
+            self.first_seen,
+            self.last_seen,
+            self.principal_account,
+            self.example_session,
+            self.example_resource,
+        ] {
+            if self.get(s) == Some(v) {
+                return Some(s);
+            }
+        }
+        let l = list? as u8;
+        let h = value_hash(v);
+        let i = self
+            .items
+            .binary_search_by(|it| self.cmp_item(it, l, h, v))
+            .ok()?;
+        Some(self.items[i].value())
+    }
+
+    fn set(&mut self, which: fn(&mut Group) -> &mut Str, v: &str, list: Option<List>) {
+        let old = *which(self);
+        if old.len != u32::MAX {
+            self.garbage += old.len;
+        }
+        let s = match self.held(v, list) {
+            Some(s) => s,
+            None => self.push_str(v),
+        };
+        *which(self) = s;
+        self.maybe_compact();
+    }
+
+    /// The principal's account, when known.
+    pub fn principal_account(&self) -> Option<&str> {
+        self.get(self.principal_account)
+    }
+
+    /// Earliest `eventTime`.
+    pub fn first_seen(&self) -> Option<&str> {
+        self.get(self.first_seen)
+    }
+
+    /// Latest `eventTime`.
+    pub fn last_seen(&self) -> Option<&str> {
+        self.get(self.last_seen)
+    }
+
+    /// The message of the earliest event (ties: the smallest message), for
+    /// people; at most [`MAX_EXAMPLE`] bytes.
+    pub fn example_message(&self) -> Option<String> {
+        let m = self.example_template()?;
+        if !m.contains(MARKS) {
+            return Some(m.to_string());
+        }
+        let parts = [
+            self.principal(),
+            self.action(),
+            self.get(self.example_session).unwrap_or(""),
+            self.get(self.example_resource).unwrap_or(""),
+        ];
+        let mut out = String::with_capacity(m.len() + 128);
+        for c in m.chars() {
+            match MARKS.iter().position(|&k| k == c) {
+                Some(i) => out.push_str(parts[i]),
+                None => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    fn example_template(&self) -> Option<&str> {
+        match &self.example {
+            Example::None => None,
+            Example::Own(s) => self.get(*s),
+            Example::Shared(a) => Some(a),
+        }
+    }
+
+    /// Hold the example's shape once among all groups (see [`Templates`]).
+    pub fn share_example(&mut self, t: &mut Templates) {
+        if let Example::Own(s) = self.example {
+            if let Some(a) = self.get(s).and_then(|m| t.share(m)) {
+                self.garbage += s.len;
+                self.example = Example::Shared(a);
+                self.maybe_compact();
+            }
+        }
+    }
+
+    /// A list of the group.
+    pub fn list(&self, list: List) -> ListView<'_> {
+        let l = list as u8;
+        let start = self.items.partition_point(|it| it.list() < l);
+        let end = self.items.partition_point(|it| it.list() <= l);
+        ListView {
+            group: self,
+            items: &self.items[start..end],
+            total: self.totals[list as usize],
+            cut: self.cut & (1 << l) != 0,
+        }
+    }
+
+    /// Resources and their denials.
+    pub fn resources(&self) -> ListView<'_> {
+        self.list(List::Resources)
+    }
+    /// Session ARNs (assumed-role sessions) and their denials.
+    pub fn sessions(&self) -> ListView<'_> {
+        self.list(List::Sessions)
+    }
+    /// Reasons (as list values: read them with [`ListView::reasons`]).
+    pub fn reasons(&self) -> ListView<'_> {
+        self.list(List::Reasons)
+    }
+    /// Called APIs, when they differ from the action.
+    pub fn via(&self) -> ListView<'_> {
+        self.list(List::Via)
+    }
+    /// Accounts that recorded a copy of the events (both copies of a
+    /// cross-account call, every repeated delivery): deliveries, not
+    /// distinct events.
+    pub fn accounts(&self) -> ListView<'_> {
+        self.list(List::Accounts)
+    }
+    /// Regions.
+    pub fn regions(&self) -> ListView<'_> {
+        self.list(List::Regions)
+    }
+    /// VPC endpoints the calls went through.
+    pub fn vpc_endpoints(&self) -> ListView<'_> {
+        self.list(List::VpcEndpoints)
+    }
+    /// Error codes.
+    pub fn error_codes(&self) -> ListView<'_> {
+        self.list(List::ErrorCodes)
+    }
+
+    /// Count `n` more denials with `value` in `list`.
+    pub fn add_value(&mut self, list: List, value: &str, n: u64) {
+        let value = cut(value, MAX_VALUE);
+        self.add_hashed(list, value_hash(value), value, n);
+    }
+
+    fn cmp_item(&self, it: &Item, list: u8, hash: u64, value: &str) -> std::cmp::Ordering {
+        (it.list(), it.hash)
+            .cmp(&(list, hash))
+            .then_with(|| self.get(it.value()).unwrap_or("").cmp(value))
+    }
+
+    fn add_hashed(&mut self, list: List, hash: u64, value: &str, n: u64) {
+        let l = list as u8;
+        self.totals[list as usize] += n;
+        let pos = self
+            .items
+            .binary_search_by(|it| self.cmp_item(it, l, hash, value));
+        let i = match pos {
+            Ok(i) => {
+                self.items[i].count += n;
+                return;
+            }
+            Err(i) => i,
+        };
+        let start = self.items.partition_point(|it| it.list() < l);
+        let end = self.items.partition_point(|it| it.list() <= l);
+        let mut i = i;
+        if end - start >= usize::from(self.k) {
+            self.cut |= 1 << l;
+            if i >= end {
+                // Above the threshold: not listed.
+                return;
+            }
+            // Below it: it takes the place of the largest.
+            let gone = self.items.remove(end - 1);
+            self.garbage += gone.value().len;
+            if i > end - 1 {
+                i = end - 1;
+            }
+        }
+        let s = match self.held(value, None) {
+            Some(s) => s,
+            None => self.push_str(value),
+        };
+        if self.items.len() == self.items.capacity() {
+            self.items.reserve_exact((self.items.len() / 4).max(1));
+        }
+        self.items.insert(i, Item::new(hash, n, s, l));
+        self.maybe_compact();
+    }
+
+    /// Rewrite the string buffer without its garbage, when half of it is.
+    fn maybe_compact(&mut self) {
+        if (self.garbage as usize) < 1024 || (self.garbage as usize) * 2 < self.strs.len() {
+            return;
+        }
+        let mut strs = String::with_capacity(self.strs.len() - self.garbage as usize);
+        let mut move_str = |s: Str, old: &str| -> Str {
+            if s.len == u32::MAX {
+                return s;
+            }
+            let at = strs.len() as u32;
+            strs.push_str(&old[s.at as usize..(s.at + s.len) as usize]);
+            Str { at, len: s.len }
+        };
+        let old = std::mem::take(&mut self.strs);
+        for it in &mut self.items {
+            let v = move_str(it.value(), &old);
+            it.set_value(v);
+        }
+        self.principal = move_str(self.principal, &old);
+        self.action = move_str(self.action, &old);
+        self.principal_account = move_str(self.principal_account, &old);
+        self.first_seen = move_str(self.first_seen, &old);
+        self.last_seen = move_str(self.last_seen, &old);
+        if let Example::Own(s) = self.example {
+            self.example = Example::Own(move_str(s, &old));
+        }
+        self.example_session = move_str(self.example_session, &old);
+        self.example_resource = move_str(self.example_resource, &old);
+        self.strs = strs;
+        self.garbage = 0;
     }
 
     /// Count one denial into this group.
     pub fn add(&mut self, d: &Denial) {
+        self.add_shared(d, None);
+    }
+
+    /// Count one denial into this group, holding its example message's
+    /// shape in `templates` when it becomes the example.
+    pub fn add_shared(&mut self, d: &Denial, templates: Option<&mut Templates>) {
+        if self.count == 0 && self.strs.is_empty() {
+            // A group's first denial brings most of the strings it will
+            // ever hold: take them in one allocation.
+            let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+            let need = opt(&d.resource)
+                + opt(&d.session)
+                + 24
+                + opt(&d.via)
+                + opt(&d.account)
+                + opt(&d.region)
+                + opt(&d.vpc_endpoint_id)
+                + opt(&d.error_code)
+                + 2 * opt(&d.event_time)
+                + d.message.len().min(MAX_EXAMPLE);
+            self.strs.reserve_exact(need);
+            let values = 1 + [
+                &d.resource,
+                &d.session,
+                &d.via,
+                &d.account,
+                &d.region,
+                &d.vpc_endpoint_id,
+                &d.error_code,
+            ]
+            .iter()
+            .filter(|v| v.is_some())
+            .count();
+            self.items.reserve_exact(values);
+        }
         self.count += 1;
         if let Some(r) = &d.resource {
-            self.resources.add_ref(r.as_str(), 1);
+            self.add_value(List::Resources, r, 1);
         }
         if let Some(s) = &d.session {
-            self.sessions.add_ref(s.as_str(), 1);
+            self.add_value(List::Sessions, s, 1);
         }
-        self.reasons.add(d.reason.clone(), 1);
+        self.add_value(List::Reasons, &reason_value(&d.reason), 1);
         if let Some(v) = &d.via {
-            self.via.add_ref(v.as_str(), 1);
+            self.add_value(List::Via, v, 1);
         }
         self.copy_recorded(d.account.as_deref());
         if let Some(r) = &d.region {
-            self.regions.add_ref(r.as_str(), 1);
+            self.add_value(List::Regions, r, 1);
         }
         if let Some(v) = &d.vpc_endpoint_id {
-            self.vpc_endpoints.add_ref(v.as_str(), 1);
+            self.add_value(List::VpcEndpoints, v, 1);
         }
         if let Some(c) = &d.error_code {
-            self.error_codes.add_ref(c.as_str(), 1);
+            self.add_value(List::ErrorCodes, c, 1);
         }
-        let m = cut(&d.message);
-        if !m.is_empty()
-            && better_example(
-                self.example_message.as_deref(),
-                self.first_seen.as_deref(),
+        let m = cut(&d.message, MAX_EXAMPLE);
+        if !m.is_empty() {
+            self.offer_example(
                 m,
                 d.event_time.as_deref(),
-            )
-        {
-            self.example_message = Some(m.to_string());
+                d.session.as_deref(),
+                d.resource.as_deref(),
+                templates,
+            );
         }
         if let Some(t) = &d.event_time {
             self.seen_at(t, t);
         }
         self.encoded += u64::from(d.encoded);
         self.truncated += u64::from(d.truncated);
+        if self.count == 1 && self.strs.capacity() > self.strs.len() + 32 {
+            // The first denial's estimate was for the whole message.
+            self.strs.shrink_to_fit();
+        }
+    }
+
+    /// Keep `m` (seen at `time`, about `session` and `resource`) as the
+    /// example if it is a better one: earlier wins; ties go to the smaller
+    /// message.
+    fn offer_example(
+        &mut self,
+        m: &str,
+        time: Option<&str>,
+        session: Option<&str>,
+        resource: Option<&str>,
+        templates: Option<&mut Templates>,
+    ) {
+        let better = matches!(self.example, Example::None)
+            || match (time, self.first_seen()) {
+                (Some(t), Some(f)) if earlier(t, f) => true,
+                (t, f) if t == f => self.example_message().is_some_and(|e| m < e.as_str()),
+                (Some(_), None) => true,
+                _ => false,
+            };
+        if !better {
+            return;
+        }
+        let session = session.filter(|s| !s.is_empty());
+        let resource = resource.filter(|s| !s.is_empty());
+        let (principal, action) = (self.principal().to_string(), self.action().to_string());
+        let parts = [
+            Some(principal.as_str()).filter(|s| !s.is_empty()),
+            Some(action.as_str()).filter(|s| !s.is_empty()),
+            session,
+            resource,
+        ];
+        let plain = m.contains(MARKS) || parts.iter().flatten().any(|p| p.contains(MARKS));
+        let kept = if plain {
+            m.to_string()
+        } else {
+            // Longest first, so that a part inside another is not cut out
+            // of it.
+            let mut order: Vec<usize> = (0..4).filter(|&i| parts[i].is_some()).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(parts[i].map_or(0, str::len)));
+            let mut k = m.to_string();
+            for i in order {
+                if let Some(p) = parts[i] {
+                    k = k.replace(p, &MARKS[i].to_string());
+                }
+            }
+            k
+        };
+        if let Example::Own(old) = self.example {
+            self.garbage += old.len;
+        }
+        self.example = match templates.and_then(|t| t.share(&kept)) {
+            Some(a) => Example::Shared(a),
+            None => Example::Own(self.push_str(&kept)),
+        };
+        match session.filter(|_| !plain) {
+            Some(s) => self.set(|g| &mut g.example_session, s, Some(List::Sessions)),
+            None => self.example_session = NONE,
+        }
+        match resource.filter(|_| !plain) {
+            Some(r) => self.set(|g| &mut g.example_resource, r, Some(List::Resources)),
+            None => self.example_resource = NONE,
+        }
     }
 
     /// Another copy of an event counted here was recorded in `account`.
     pub fn copy_recorded(&mut self, account: Option<&str>) {
         if let Some(a) = account {
-            self.accounts.add_ref(a, 1);
+            self.add_value(List::Accounts, a, 1);
         }
     }
 
     fn seen_at(&mut self, first: &str, last: &str) {
-        if self.first_seen.as_deref().is_none_or(|f| earlier(first, f)) {
-            self.first_seen = Some(first.to_string());
+        if self.first_seen().is_none_or(|f| earlier(first, f)) {
+            self.set(|g| &mut g.first_seen, first, None);
         }
-        if self.last_seen.as_deref().is_none_or(|l| earlier(l, last)) {
-            self.last_seen = Some(last.to_string());
+        if self.last_seen().is_none_or(|l| earlier(l, last)) {
+            self.set(|g| &mut g.last_seen, last, None);
         }
     }
 
     /// Fold another group of the same principal/action into this one: the
     /// result is the group one aggregate fed both groups' denials would hold.
     pub fn merge(&mut self, other: &Group) {
+        self.merge_shared(other, None);
+    }
+
+    /// As [`merge`](Group::merge), holding the example's shape in
+    /// `templates`.
+    pub fn merge_shared(&mut self, other: &Group, templates: Option<&mut Templates>) {
         self.count += other.count;
-        self.resources.merge(&other.resources);
-        self.sessions.merge(&other.sessions);
-        self.reasons.merge(&other.reasons);
-        self.via.merge(&other.via);
-        self.accounts.merge(&other.accounts);
-        self.regions.merge(&other.regions);
-        self.vpc_endpoints.merge(&other.vpc_endpoints);
-        self.error_codes.merge(&other.error_codes);
-        if let Some(m) = &other.example_message {
-            if better_example(
-                self.example_message.as_deref(),
-                self.first_seen.as_deref(),
-                m,
-                other.first_seen.as_deref(),
-            ) {
-                self.example_message = Some(m.clone());
+        for &list in &List::ALL {
+            let view = other.list(list);
+            let listed: u64 = view.items.iter().map(|it| it.count).sum();
+            for it in view.items {
+                let v = other.get(it.value()).unwrap_or("");
+                self.add_hashed(list, it.hash, v, it.count);
+            }
+            self.totals[list as usize] += view.total - listed;
+            if view.cut {
+                self.cut |= 1 << list as u8;
             }
         }
-        match (&other.first_seen, &other.last_seen) {
-            (Some(f), Some(l)) => self.seen_at(f, l),
-            (Some(t), None) | (None, Some(t)) => self.seen_at(t, t),
+        if self.principal_account().is_none() {
+            if let Some(a) = other.principal_account() {
+                let a = a.to_string();
+                self.set(|g| &mut g.principal_account, &a, None);
+            }
+        }
+        if let Some(m) = other.example_message() {
+            self.offer_example(
+                &m,
+                other.first_seen(),
+                other.get(other.example_session),
+                other.get(other.example_resource),
+                templates,
+            );
+        }
+        let (f, l) = (
+            other.first_seen().map(str::to_string),
+            other.last_seen().map(str::to_string),
+        );
+        match (f, l) {
+            (Some(f), Some(l)) => self.seen_at(&f, &l),
+            (Some(t), None) | (None, Some(t)) => self.seen_at(&t, &t),
             (None, None) => {}
         }
         self.encoded += other.encoded;
@@ -248,62 +894,364 @@ impl Group {
     /// that another shard also counted).
     pub fn take_back(&mut self, c: &Contribution) {
         self.count = self.count.saturating_sub(1);
-        let lists: [&mut dyn TakeBack; 7] = [
-            &mut self.resources,
-            &mut self.sessions,
-            &mut self.reasons,
-            &mut self.via,
-            &mut self.regions,
-            &mut self.vpc_endpoints,
-            &mut self.error_codes,
-        ];
-        for (list, f) in lists.into_iter().zip(c.fields) {
+        for (list, f) in CONTRIBUTED.into_iter().zip(c.fields) {
             if let Some(p) = f {
-                list.take_back_one(p);
+                self.take_back_value(list, p);
             }
         }
         self.encoded = self.encoded.saturating_sub(u64::from(c.encoded));
         self.truncated = self.truncated.saturating_sub(u64::from(c.truncated));
     }
 
+    /// Take one denial back from the value of `list` whose hash starts with
+    /// the 32 bits `prefix`: from its count when it is listed, else from the
+    /// unlisted denials. Returns the value when it was listed.
+    pub fn take_back_value(&mut self, list: List, prefix: u32) -> Option<String> {
+        let l = list as u8;
+        self.totals[list as usize] = self.totals[list as usize].saturating_sub(1);
+        let i = self
+            .items
+            .iter()
+            .position(|it| it.list() == l && (it.hash >> 32) as u32 == prefix && it.count > 0)?;
+        self.items[i].count -= 1;
+        self.get(self.items[i].value()).map(str::to_string)
+    }
+
     /// Drop listed values left at zero by [`take_back`](Group::take_back).
     pub fn drop_empty(&mut self) {
-        self.resources.drop_empty();
-        self.sessions.drop_empty();
-        self.reasons.drop_empty();
-        self.via.drop_empty();
-        self.accounts.drop_empty();
-        self.regions.drop_empty();
-        self.vpc_endpoints.drop_empty();
-        self.error_codes.drop_empty();
+        let before = self.items.len();
+        let mut freed = 0;
+        self.items.retain(|it| {
+            if it.count == 0 {
+                freed += it.value().len;
+            }
+            it.count > 0
+        });
+        if self.items.len() != before {
+            self.garbage += freed;
+            self.maybe_compact();
+        }
+    }
+
+    /// Bytes the group holds on the heap (strings and list entries,
+    /// capacity included).
+    pub fn heap_bytes(&self) -> usize {
+        self.strs.capacity() + self.items.capacity() * std::mem::size_of::<Item>()
     }
 }
 
-/// A list a repeated delivery can be taken back from.
-trait TakeBack {
-    fn take_back_one(&mut self, prefix: u32);
+/// One list of a group: its listed values with their counts, and what it
+/// left out.
+#[derive(Debug, Clone, Copy)]
+pub struct ListView<'g> {
+    group: &'g Group,
+    items: &'g [Item],
+    total: u64,
+    cut: bool,
 }
 
-impl<T: ListValue> TakeBack for Counted<T> {
-    fn take_back_one(&mut self, prefix: u32) {
-        self.take_back(prefix);
+impl<'g> ListView<'g> {
+    /// Listed values and their counts, in value order.
+    pub fn counts(&self) -> impl Iterator<Item = (&'g str, u64)> + 'g {
+        let g = self.group;
+        let mut v: Vec<(&'g str, u64)> = self
+            .items
+            .iter()
+            .map(|it| (g.get(it.value()).unwrap_or(""), it.count))
+            .collect();
+        v.sort_unstable();
+        v.into_iter()
+    }
+
+    /// Listed values, in value order.
+    pub fn iter(&self) -> impl Iterator<Item = &'g str> + 'g {
+        self.counts().map(|(v, _)| v)
+    }
+
+    /// Listed values, in value order (as [`iter`](ListView::iter)).
+    pub fn keys(&self) -> impl Iterator<Item = &'g str> + 'g {
+        self.iter()
+    }
+
+    /// The reasons of a [`List::Reasons`] view, with their counts.
+    pub fn reasons(&self) -> impl Iterator<Item = (Reason, u64)> + 'g {
+        self.counts().map(|(v, c)| (reason_of(v), c))
+    }
+
+    /// Is `value` listed?
+    pub fn contains(&self, value: &str) -> bool {
+        let h = value_hash(value);
+        self.items
+            .iter()
+            .any(|it| it.hash == h && self.group.get(it.value()) == Some(cut(value, MAX_VALUE)))
+    }
+
+    /// Number of listed values.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Nothing listed.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Denials with a value, listed or not.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Was a value ever left out?
+    pub fn is_cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Denials whose value is not listed.
+    pub fn unlisted(&self) -> u64 {
+        self.total - self.items.iter().map(|it| it.count).sum::<u64>()
+    }
+
+    /// Estimated number of distinct values left out (0 when none was).
+    pub fn unlisted_distinct(&self) -> u64 {
+        if !self.cut || self.items.is_empty() {
+            return 0;
+        }
+        let k = self.items.len() as f64;
+        let h = self.items.last().map_or(u64::MAX, |it| it.hash) as f64 + 1.0;
+        let est = ((k - 1.0).max(1.0) * 18_446_744_073_709_551_616.0 / h).round();
+        (est - k).max(1.0) as u64
+    }
+
+    /// The single listed value, when there is exactly one and nothing was
+    /// left out.
+    pub fn single(&self) -> Option<&'g str> {
+        match (self.items, self.cut) {
+            ([only], false) => self.group.get(only.value()),
+            _ => None,
+        }
     }
 }
 
-/// Is `cand` (seen at `cand_time`) a better example than `cur` (the example
-/// of a group first seen at `cur_first`)? Earlier wins; ties go to the
-/// smaller message.
-fn better_example(
-    cur: Option<&str>,
-    cur_first: Option<&str>,
-    cand: &str,
-    cand_time: Option<&str>,
-) -> bool {
-    match (cur, cand_time, cur_first) {
-        (None, _, _) => true,
-        (Some(_), Some(t), Some(f)) if earlier(t, f) => true,
-        (Some(e), t, f) if t == f => cand < e,
-        (Some(_), Some(_), None) => true,
-        _ => false,
+impl<'g> IntoIterator for ListView<'g> {
+    type Item = &'g str;
+    type IntoIter = std::vec::IntoIter<&'g str>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter().collect::<Vec<_>>().into_iter()
+    }
+}
+
+/// One list as saved: listed values and counts, denials with a value, and
+/// whether a value was left out.
+type SavedList = (Vec<(String, u64)>, u64, bool);
+
+/// A group as it is saved (checkpoints, shard states): plain strings.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    principal: String,
+    action: String,
+    principal_kind: PrincipalKind,
+    principal_account: Option<String>,
+    count: u64,
+    encoded: u64,
+    truncated: u64,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    example_message: Option<String>,
+    list_max: usize,
+    /// Per list: listed values and counts, denials with a value, cut.
+    lists: Vec<SavedList>,
+}
+
+impl Serialize for Group {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Saved {
+            principal: self.principal().to_string(),
+            action: self.action().to_string(),
+            principal_kind: self.principal_kind,
+            principal_account: self.principal_account().map(str::to_string),
+            count: self.count,
+            encoded: self.encoded,
+            truncated: self.truncated,
+            first_seen: self.first_seen().map(str::to_string),
+            last_seen: self.last_seen().map(str::to_string),
+            example_message: self.example_message(),
+            list_max: self.list_max(),
+            lists: List::ALL
+                .iter()
+                .map(|&l| {
+                    let v = self.list(l);
+                    (
+                        v.counts().map(|(s, c)| (s.to_string(), c)).collect(),
+                        v.total(),
+                        v.is_cut(),
+                    )
+                })
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Group {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Group, D::Error> {
+        let s = Saved::deserialize(d)?;
+        if s.lists.len() != List::ALL.len() {
+            return Err(serde::de::Error::custom(format!(
+                "a group has {} lists, expected {}",
+                s.lists.len(),
+                List::ALL.len()
+            )));
+        }
+        let mut g = Group::empty(&s.principal, &s.action, s.list_max);
+        g.principal_kind = s.principal_kind;
+        g.count = s.count;
+        g.encoded = s.encoded;
+        g.truncated = s.truncated;
+        if let Some(a) = &s.principal_account {
+            g.principal_account = g.push_str(a);
+        }
+        if let Some(t) = &s.first_seen {
+            g.first_seen = g.push_str(t);
+        }
+        if let Some(t) = &s.last_seen {
+            g.last_seen = g.push_str(t);
+        }
+        if let Some(m) = &s.example_message {
+            g.offer_example(m, s.first_seen.as_deref(), None, None, None);
+        }
+        for (&list, (values, total, was_cut)) in List::ALL.iter().zip(s.lists) {
+            let listed: u64 = values.iter().map(|(_, c)| c).sum();
+            for (v, c) in values {
+                g.add_value(list, &v, c);
+            }
+            g.totals[list as usize] += total.saturating_sub(listed);
+            if was_cut {
+                g.cut |= 1 << list as u8;
+            }
+        }
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group_of(k: usize, vals: &[&str]) -> Group {
+        let mut g = Group::empty("p", "a:B", k);
+        for v in vals {
+            g.add_value(List::Resources, v, 1);
+        }
+        g
+    }
+
+    fn words(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("value-{}", (i * 7919) % 1000))
+            .collect()
+    }
+
+    #[test]
+    fn order_and_splits_do_not_change_the_list() {
+        let all = words(5000);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let whole = group_of(16, &refs);
+        let mut rev = refs.clone();
+        rev.reverse();
+        assert_eq!(group_of(16, &rev), whole);
+        for parts in [2, 3, 7] {
+            let mut merged = Group::empty("p", "a:B", 16);
+            for p in 0..parts {
+                let part: Vec<&str> = refs.iter().skip(p).step_by(parts).copied().collect();
+                merged.merge(&group_of(16, &part));
+            }
+            assert_eq!(merged, whole, "{parts} parts");
+            assert_eq!(
+                merged.resources().unlisted_distinct(),
+                whole.resources().unlisted_distinct()
+            );
+        }
+    }
+
+    #[test]
+    fn listed_counts_are_exact_and_memory_is_bounded() {
+        let all = words(5000);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let g = group_of(16, &refs);
+        let l = g.resources();
+        for (v, c) in l.counts() {
+            assert_eq!(
+                c,
+                all.iter().filter(|w| w.as_str() == v).count() as u64,
+                "{v}"
+            );
+        }
+        assert_eq!((l.total(), l.len()), (5000, 16));
+        assert!(l.is_cut());
+        // 1000 distinct values, 16 listed: the estimate is near 984.
+        let est = l.unlisted_distinct() as f64;
+        assert!((500.0..2000.0).contains(&est), "{est}");
+        // Pushed-out values do not pile up.
+        assert!(g.heap_bytes() < 4096, "{}", g.heap_bytes());
+    }
+
+    #[test]
+    fn short_lists_are_whole() {
+        let g = group_of(64, &["a", "b", "a"]);
+        let l = g.resources();
+        assert!(!l.is_cut());
+        assert_eq!((l.unlisted(), l.unlisted_distinct()), (0, 0));
+        assert_eq!(l.iter().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(group_of(64, &["x", "x"]).resources().single(), Some("x"));
+        assert_eq!(l.single(), None);
+        assert!(g.sessions().is_empty());
+    }
+
+    #[test]
+    fn take_back_undoes_one_denial() {
+        let mut g = group_of(64, &["a", "b", "a"]);
+        let p = prefix("a");
+        assert_eq!(g.take_back_value(List::Resources, p).as_deref(), Some("a"));
+        assert_eq!(
+            g.resources().counts().find(|(v, _)| *v == "a"),
+            Some(("a", 1))
+        );
+        g.take_back_value(List::Resources, p);
+        g.drop_empty();
+        assert_eq!(g.resources().iter().collect::<Vec<_>>(), vec!["b"]);
+        assert_eq!(g.resources().total(), 1);
+    }
+
+    #[test]
+    fn reasons_round_trip_through_their_list_values() {
+        for r in [
+            Reason::UNKNOWN,
+            Reason {
+                kind: DenyKind::Explicit,
+                policy_type: Some(PolicyType::ServiceControlPolicy),
+                policy_arn: Some("arn:aws:organizations::1:policy/o-1/p-1".into()),
+            },
+            Reason {
+                kind: DenyKind::Implicit,
+                policy_type: None,
+                policy_arn: None,
+            },
+        ] {
+            assert_eq!(reason_of(&reason_value(&r)), r);
+        }
+    }
+
+    #[test]
+    fn saved_groups_come_back_equal() {
+        let all = words(300);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut g = group_of(8, &refs);
+        g.add_value(List::Regions, "us-east-1", 3);
+        let back: Group = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(
+            back.resources().unlisted_distinct(),
+            g.resources().unlisted_distinct()
+        );
     }
 }

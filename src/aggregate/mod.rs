@@ -8,19 +8,17 @@
 //! groups afterwards.
 //!
 //! Memory follows groups, not denials: a group keeps exact counts and
-//! bounded lists ([`counted`]); what grows per distinct denial is only the
+//! bounded lists ([`group`]); what grows per distinct denial is only the
 //! dedup set of replay (about 12 bytes each, [`dedup`]); the sidecar keeps a
 //! bounded window instead. The error list is bounded too.
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`counted`] | a bounded counted list, the same whatever the order or split |
-//! | [`group`] | one principal/action group |
+//! | [`group`] | one principal/action group: exact counts, bounded lists that are the same whatever the order or split |
 //! | [`dedup`] | repeated-delivery detection, exact or a window |
 //! | [`totals`] | the counters behind the report's summary |
 //! | [`shard`] | the compact record of a shard's events that `merge` dedups with |
 
-pub mod counted;
 pub mod dedup;
 pub mod group;
 pub mod shard;
@@ -30,14 +28,13 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{AuthFailure, Denial, PrincipalKind};
+use crate::classify::{AuthFailure, Denial};
 use crate::input::InputError;
 use crate::scan::ScanStats;
 use crate::source::SourceKind;
 
-pub use counted::Counted;
 pub use dedup::Dedup;
-pub use group::{Contribution, Group};
+pub use group::{Contribution, Group, List, ListView};
 pub use totals::{SkippedFile, Totals};
 
 /// The principal a bounded aggregate (the sidecar past `--max-series`)
@@ -72,7 +69,7 @@ pub struct AggregatorBuilder {
 impl Default for AggregatorBuilder {
     fn default() -> Self {
         AggregatorBuilder {
-            list_max: counted::DEFAULT_K,
+            list_max: group::DEFAULT_K,
             dedup: None,
             errors: ErrorList::First(MAX_LISTED_ERRORS),
         }
@@ -102,10 +99,11 @@ impl AggregatorBuilder {
     /// Build.
     pub fn build(self) -> Aggregator {
         Aggregator {
-            k: self.list_max.clamp(1, counted::MAX_K),
+            k: self.list_max.clamp(1, group::MAX_K),
             groups: Vec::new(),
             live: 0,
-            index: HashMap::new(),
+            index: GroupIndex::default(),
+            templates: group::Templates::default(),
             dedup: match self.dedup {
                 None => Dedup::Exact(dedup::ExactSet::new()),
                 Some(n) => Dedup::Window(dedup::Window::new(n)),
@@ -145,8 +143,10 @@ pub struct Aggregator {
     /// Groups by number; `None` once removed (until [`Aggregator::compact`]).
     groups: Vec<Option<Group>>,
     live: usize,
-    /// principal → action → group number.
-    index: HashMap<String, HashMap<String, u32>>,
+    /// (principal, action) → group number.
+    index: GroupIndex,
+    /// Example message shapes shared by the groups.
+    templates: group::Templates,
     dedup: Dedup,
     totals: Totals,
     errors: Errors,
@@ -174,25 +174,36 @@ impl Aggregator {
         dedup_key(d.shared_event_id.as_deref(), d.event_id.as_deref())
     }
 
-    fn group_id(&mut self, d: &Denial, principal: &str, action: &str, folded: bool) -> u32 {
-        if let Some(&id) = self.index.get(principal).and_then(|m| m.get(action)) {
-            return id;
-        }
+    fn lookup(&self, principal: &str, action: &str) -> Option<u32> {
+        self.index.get(&self.groups, principal, action)
+    }
+
+    /// Add a group, returning its number.
+    fn push_group(&mut self, mut g: Group) -> u32 {
         let id = self.groups.len() as u32;
-        let mut g = Group::with_list_max(d, self.k);
-        if folded {
-            g.principal = principal.to_string();
-            g.action = action.to_string();
-            g.principal_kind = PrincipalKind::Other;
-            g.principal_account = None;
+        g.set_number(id);
+        g.share_example(&mut self.templates);
+        self.index
+            .insert(&self.groups, g.principal(), g.action(), id);
+        if self.groups.len() == self.groups.capacity() {
+            // A quarter more, not double: groups are the memory that counts.
+            self.groups.reserve_exact((self.groups.len() / 4).max(1024));
         }
         self.groups.push(Some(g));
         self.live += 1;
-        self.index
-            .entry(principal.to_string())
-            .or_default()
-            .insert(action.to_string(), id);
         id
+    }
+
+    fn group_id(&mut self, d: &Denial, principal: &str, action: &str, folded: bool) -> u32 {
+        if let Some(id) = self.lookup(principal, action) {
+            return id;
+        }
+        let g = if folded {
+            Group::empty(principal, action, self.k)
+        } else {
+            Group::with_list_max(d, self.k)
+        };
+        self.push_group(g)
     }
 
     /// Count one denial in its own group.
@@ -203,11 +214,7 @@ impl Aggregator {
     /// Count one denial in the group `principal`/`action`, which differs
     /// from the denial's own when `folded` (the sidecar's series cap).
     pub fn add_as(&mut self, d: &Denial, principal: &str, action: &str, folded: bool) -> Added {
-        let probe = self
-            .index
-            .get(principal)
-            .and_then(|m| m.get(action))
-            .copied();
+        let probe = self.lookup(principal, action);
         if let Some(k) = Self::key_of(d) {
             let first = match probe {
                 Some(id) => self.dedup.first_or(k, id),
@@ -233,7 +240,7 @@ impl Aggregator {
 
     fn count_in(&mut self, id: u32, d: &Denial) {
         if let Some(Some(g)) = self.groups.get_mut(id as usize) {
-            g.add(d);
+            g.add_shared(d, Some(&mut self.templates));
         }
     }
 
@@ -330,11 +337,8 @@ impl Aggregator {
     /// Remove a group (the sidecar's idle series); its number is not reused
     /// until [`compact`](Aggregator::compact).
     pub fn remove(&mut self, principal: &str, action: &str) -> Option<Group> {
-        let actions = self.index.get_mut(principal)?;
-        let id = actions.remove(action)?;
-        if actions.is_empty() {
-            self.index.remove(principal);
-        }
+        let id = self.lookup(principal, action)?;
+        self.index.remove(principal, action, id);
         self.live -= 1;
         self.groups.get_mut(id as usize).and_then(Option::take)
     }
@@ -348,17 +352,14 @@ impl Aggregator {
         let mut map = vec![NO_GROUP; self.groups.len()];
         let mut kept = Vec::with_capacity(self.live);
         for (old, g) in std::mem::take(&mut self.groups).into_iter().enumerate() {
-            if let Some(g) = g {
+            if let Some(mut g) = g {
                 map[old] = kept.len() as u32;
+                g.set_number(map[old]);
                 kept.push(Some(g));
             }
         }
         self.groups = kept;
-        for actions in self.index.values_mut() {
-            for id in actions.values_mut() {
-                *id = map[*id as usize];
-            }
-        }
+        self.index.renumber(&map);
         self.dedup
             .renumber(&|g| map.get(g as usize).copied().unwrap_or(NO_GROUP));
     }
@@ -371,26 +372,15 @@ impl Aggregator {
             self.errors.push(e);
         }
         for g in groups {
-            let id = match self
-                .index
-                .get(g.principal.as_str())
-                .and_then(|m| m.get(g.action.as_str()))
-            {
-                Some(&id) => id,
-                None => {
-                    let id = self.groups.len() as u32;
-                    self.index
-                        .entry(g.principal.clone())
-                        .or_default()
-                        .insert(g.action.clone(), id);
-                    self.groups.push(None);
-                    self.live += 1;
-                    id
+            match self.lookup(g.principal(), g.action()) {
+                Some(id) => {
+                    if let Some(have) = &mut self.groups[id as usize] {
+                        have.merge_shared(&g, Some(&mut self.templates));
+                    }
                 }
-            };
-            match &mut self.groups[id as usize] {
-                Some(have) => have.merge(&g),
-                slot => *slot = Some(g),
+                None => {
+                    self.push_group(g);
+                }
             }
         }
     }
@@ -403,21 +393,28 @@ impl Aggregator {
     /// The groups, sorted the way reports show them, the counters and the
     /// listed errors.
     pub fn finish(self) -> (Totals, Vec<Group>, Vec<InputError>) {
-        let (t, g, e) = self.finish_numbered();
-        (t, g.into_iter().map(|(_, g)| g).collect(), e)
+        let (t, g, _, e) = self.finish_numbered();
+        (t, g, e)
     }
 
-    /// As [`finish`](Aggregator::finish), each group with its number.
-    pub fn finish_numbered(self) -> (Totals, Vec<(u32, Group)>, Vec<InputError>) {
+    /// As [`finish`](Aggregator::finish), with the position each group
+    /// number ended at (`u32::MAX` for removed groups). The groups are
+    /// sorted where they are: no second copy of them is made.
+    pub fn finish_numbered(self) -> (Totals, Vec<Group>, Vec<u32>, Vec<InputError>) {
         let errors = self.errors.listed();
-        let mut groups: Vec<(u32, Group)> = self
-            .groups
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, g)| g.map(|g| (i as u32, g)))
-            .collect();
-        groups.sort_by(|(_, a), (_, b)| report_order(a, b));
-        (self.totals, groups, errors)
+        let n = self.groups.len();
+        for (i, g) in self.groups.iter().enumerate() {
+            debug_assert!(g.as_ref().is_none_or(|g| g.number() == i as u32));
+        }
+        // Identity filter_map: collected in place, no second copy.
+        #[allow(clippy::unnecessary_filter_map)]
+        let mut groups: Vec<Group> = self.groups.into_iter().flatten().collect();
+        groups.sort_by(report_order);
+        let mut position = vec![u32::MAX; n];
+        for (pos, g) in groups.iter().enumerate() {
+            position[g.number() as usize] = pos as u32;
+        }
+        (self.totals, groups, position, errors)
     }
 
     /// What the sidecar's checkpoint saves: the groups in number order, the
@@ -440,21 +437,83 @@ impl Aggregator {
     pub fn restore(&mut self, s: Saved) {
         self.totals = s.totals;
         self.groups.clear();
-        self.index.clear();
+        self.index = GroupIndex::default();
+        self.live = 0;
         for g in s.groups {
-            let id = self.groups.len() as u32;
-            self.index
-                .entry(g.principal.clone())
-                .or_default()
-                .insert(g.action.clone(), id);
-            self.groups.push(Some(g));
+            self.push_group(g);
         }
-        self.live = self.groups.len();
         if let Dedup::Window(w) = &mut self.dedup {
             w.restore(&s.dedup);
         }
         for e in s.recent_errors {
             self.errors.push(e);
+        }
+    }
+}
+
+/// Group numbers by (principal, action), keyed by a hash of the two so
+/// that the strings are not held twice; the rare keys whose hash another
+/// key already has are kept whole apart.
+#[derive(Debug, Clone, Default)]
+struct GroupIndex {
+    by_hash: HashMap<u64, u32>,
+    collided: HashMap<(String, String), u32>,
+}
+
+fn key_hash(principal: &str, action: &str) -> u64 {
+    crate::hash::stable(principal.as_bytes())
+        ^ crate::hash::stable(action.as_bytes()).rotate_left(29)
+}
+
+impl GroupIndex {
+    fn is(groups: &[Option<Group>], id: u32, principal: &str, action: &str) -> bool {
+        groups
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|g| g.principal() == principal && g.action() == action)
+    }
+
+    fn get(&self, groups: &[Option<Group>], principal: &str, action: &str) -> Option<u32> {
+        if let Some(&id) = self.by_hash.get(&key_hash(principal, action)) {
+            if Self::is(groups, id, principal, action) {
+                return Some(id);
+            }
+        }
+        if self.collided.is_empty() {
+            return None;
+        }
+        self.collided
+            .get(&(principal.to_string(), action.to_string()))
+            .copied()
+    }
+
+    fn insert(&mut self, groups: &[Option<Group>], principal: &str, action: &str, id: u32) {
+        let h = key_hash(principal, action);
+        match self.by_hash.get(&h) {
+            Some(&other) if Self::is(groups, other, principal, action) => {}
+            Some(_) => {
+                self.collided
+                    .insert((principal.to_string(), action.to_string()), id);
+            }
+            None => {
+                self.by_hash.insert(h, id);
+            }
+        }
+    }
+
+    fn remove(&mut self, principal: &str, action: &str, id: u32) {
+        let h = key_hash(principal, action);
+        if self.by_hash.get(&h) == Some(&id) {
+            self.by_hash.remove(&h);
+        } else {
+            self.collided
+                .remove(&(principal.to_string(), action.to_string()));
+        }
+    }
+
+    fn renumber(&mut self, map: &[u32]) {
+        for id in self.by_hash.values_mut().chain(self.collided.values_mut()) {
+            *id = map.get(*id as usize).copied().unwrap_or(NO_GROUP);
         }
     }
 }
@@ -482,8 +541,8 @@ pub fn sort_groups(v: &mut [Group]) {
 fn report_order(a: &Group, b: &Group) -> std::cmp::Ordering {
     b.count
         .cmp(&a.count)
-        .then_with(|| a.principal.cmp(&b.principal))
-        .then_with(|| a.action.cmp(&b.action))
+        .then_with(|| a.principal().cmp(b.principal()))
+        .then_with(|| a.action().cmp(b.action()))
 }
 
 /// The listed input errors.
@@ -566,7 +625,7 @@ impl Errors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{DenyKind, PolicyType, Reason};
+    use crate::classify::{DenyKind, PolicyType, PrincipalKind, Reason};
 
     fn denial(principal: &str, action: &str, id: &str) -> Denial {
         Denial {
@@ -630,11 +689,11 @@ mod tests {
             assert_eq!(a.denials(), 4);
             let (_, g, _) = a.finish();
             assert_eq!(g.len(), 2, "no group for the copy's principal");
-            assert_eq!((g[0].principal.as_str(), g[0].count), ("p1", 2));
-            assert_eq!((g[1].principal.as_str(), g[1].count), ("p2", 2));
-            assert_eq!(g[1].accounts.len(), 2);
-            assert_eq!(g[0].accounts.total(), 3, "each delivery recorded");
-            assert_eq!(g[0].resources.total(), 2);
+            assert_eq!((g[0].principal(), g[0].count), ("p1", 2));
+            assert_eq!((g[1].principal(), g[1].count), ("p2", 2));
+            assert_eq!(g[1].accounts().len(), 2);
+            assert_eq!(g[0].accounts().total(), 3, "each delivery recorded");
+            assert_eq!(g[0].resources().total(), 2);
         }
     }
 
@@ -667,7 +726,7 @@ mod tests {
         assert_eq!(tm, tw);
         assert!(
             gw.iter()
-                .all(|g| g.resources.is_cut() && g.resources.len() == 8)
+                .all(|g| g.resources().is_cut() && g.resources().len() == 8)
         );
     }
 

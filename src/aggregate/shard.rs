@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::dedup::ExactSet;
-use super::group::{Contribution, Group};
+use super::group::{Contribution, Group, List};
 use super::totals::Totals;
 use super::{Aggregator, NO_GROUP};
 use crate::classify::Denial;
@@ -45,6 +45,28 @@ pub struct ShardState {
     pub groups: Vec<Group>,
     /// The listed input errors.
     pub errors: Vec<InputError>,
+    /// Event records that follow.
+    pub events: u64,
+}
+
+/// A shard's state as it is written: [`ShardState`] borrowing the groups
+/// and errors of the finished run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardStateRef<'a> {
+    /// [`STATE_VERSION`].
+    pub version: u32,
+    /// `I/N`.
+    pub shard: &'a str,
+    /// The scope the shard ran with.
+    pub scope: &'a str,
+    /// Values listed per list.
+    pub list_max: usize,
+    /// The counters.
+    pub totals: &'a Totals,
+    /// The groups, in report order.
+    pub groups: &'a [Group],
+    /// The listed input errors.
+    pub errors: &'a [InputError],
     /// Event records that follow.
     pub events: u64,
 }
@@ -90,10 +112,7 @@ impl EventRecord {
             key: Aggregator::key_of(d)?,
             group,
             contribution: Contribution::of(d),
-            account: d
-                .account
-                .as_deref()
-                .map(|a| (crate::hash::stable(a.as_bytes()) >> 32) as u32),
+            account: d.account.as_deref().map(Contribution::account),
         })
     }
 
@@ -291,12 +310,11 @@ impl ShardMerger {
                 self.groups[at].take_back(contribution);
                 let first = first as usize;
                 if first != at && first != NO_GROUP as usize {
+                    // The copy's recording account goes where the first copy
+                    // was counted, as one aggregate does with a duplicate.
                     if let Some(acct) =
-                        account.and_then(|p| listed_with_prefix(&self.groups[at], p))
+                        account.and_then(|p| self.groups[at].take_back_value(List::Accounts, p))
                     {
-                        self.groups[at]
-                            .accounts
-                            .take_back((crate::hash::stable(acct.as_bytes()) >> 32) as u32);
                         self.groups[first].copy_recorded(Some(&acct));
                     }
                 }
@@ -338,14 +356,6 @@ impl ShardMerger {
         agg.add_duplicates(self.between);
         agg
     }
-}
-
-/// The listed account of `g` whose hash starts with `prefix`.
-fn listed_with_prefix(g: &Group, prefix: u32) -> Option<String> {
-    g.accounts
-        .values()
-        .find(|a| (crate::hash::stable(a.as_bytes()) >> 32) as u32 == prefix)
-        .cloned()
 }
 
 #[cfg(test)]

@@ -59,14 +59,14 @@ pub fn hint_for(group: &Group) -> Hint {
     let policy = identity_policy(&facts);
     let resource_policy = resource_policy(&facts, code);
     let mut text = compose(&facts, code, main_reason.as_ref(), &resource_policy);
-    if group.principal == crate::aggregate::FOLDED_PRINCIPAL {
+    if group.principal() == crate::aggregate::FOLDED_PRINCIPAL {
         // The sidecar folds principals past its series cap into one group:
         // its hint speaks of many principals, not of one called __other__.
         text = format!(
             "Several principals (folded into {folded} past --max-series) were denied {action}; \
              each needs the allow below in its own identity-based policy. \
              Run `denytrail replay` on the same logs for one group per principal.\n{text}",
-            action = group.action,
+            action = group.action(),
             folded = crate::aggregate::FOLDED_PRINCIPAL
         );
     }
@@ -148,67 +148,67 @@ struct Facts<'g> {
     /// Their accounts.
     cross_accounts: Vec<String>,
     /// Reasons, most frequent first.
-    reasons: Vec<(&'g Reason, u64)>,
+    reasons: Vec<(Reason, u64)>,
 }
 
 impl<'g> Facts<'g> {
     fn of(g: &'g Group) -> Facts<'g> {
-        let principal_arn = Arn::parse(&g.principal);
+        let principal_arn = Arn::parse(g.principal());
         let principal_account = g
-            .principal_account
-            .clone()
+            .principal_account()
+            .map(str::to_string)
             .filter(|a| !a.is_empty())
             .or_else(|| principal_arn.and_then(|a| a.account()).map(str::to_string))
-            .or_else(|| g.principal.strip_prefix("account:").map(str::to_string));
+            .or_else(|| g.principal().strip_prefix("account:").map(str::to_string));
         let partition = principal_arn
             .map(|a| a.partition)
             .or_else(|| {
-                g.resources
+                g.resources()
                     .keys()
-                    .find_map(|r| Arn::parse(r))
+                    .find_map(Arn::parse)
                     .map(|a| a.partition)
             })
             .unwrap_or("aws")
             .to_string();
         let fill = Fill {
             partition: partition.clone(),
-            region: g.regions.single().cloned(),
+            region: g.regions().single().map(str::to_string),
             account: principal_account
                 .clone()
-                .or_else(|| g.accounts.single().cloned()),
+                .or_else(|| g.accounts().single().map(str::to_string)),
         };
-        let service = tables::split_action(&g.action).map(|(s, _)| s);
+        let service = tables::split_action(g.action()).map(|(s, _)| s);
         let resolved = if service.is_some() {
-            policy::resolve(&g.action, g.resources.keys().map(String::as_str), &fill)
+            policy::resolve(g.action(), g.resources().keys(), &fill)
         } else {
             Resolved::default()
         };
         let mut cross = Vec::new();
         let mut cross_accounts = BTreeSet::new();
         if let Some(pa) = principal_account.as_deref() {
-            for r in g.resources.keys() {
+            for r in g.resources().keys() {
                 if let Some(a) = Arn::parse(r).and_then(|a| a.account()) {
                     // `aws` owns managed policies: not another customer's account.
                     if a != pa && a != "aws" {
-                        cross.push(r.clone());
+                        cross.push(r.to_string());
                         cross_accounts.insert(a.to_string());
                     }
                 }
             }
         }
-        let mut reasons: Vec<(&Reason, u64)> = g.reasons.counts().collect();
+        let mut reasons: Vec<(Reason, u64)> = g.reasons().reasons().collect();
         let severity = |r: &Reason| reason_code(r).map_or(0, |(rank, _)| rank);
         reasons.sort_by(|a, b| {
             b.1.cmp(&a.1)
-                .then_with(|| severity(b.0).cmp(&severity(a.0)))
-                .then_with(|| a.0.cmp(b.0))
+                .then_with(|| severity(&b.0).cmp(&severity(&a.0)))
+                .then_with(|| a.0.cmp(&b.0))
         });
         Facts {
             g,
             principal_account,
             partition,
             service,
-            passrole: g.action.eq_ignore_ascii_case("iam:PassRole"),
+            passrole: g.action().eq_ignore_ascii_case("iam:PassRole"),
             resolved,
             cross,
             cross_accounts: cross_accounts.into_iter().collect(),
@@ -218,7 +218,7 @@ impl<'g> Facts<'g> {
 
     /// The identity-side code for this action.
     fn identity_code(&self) -> HintCode {
-        let a = self.g.action.as_str();
+        let a = self.g.action();
         if self.passrole {
             HintCode::AllowPassrole
         } else if tables::is_profiler_agent_action(a) {
@@ -231,7 +231,7 @@ impl<'g> Facts<'g> {
     }
 
     fn is_access_keys(&self) -> bool {
-        tables::split_action(&self.g.action).is_some_and(|(s, a)| {
+        tables::split_action(self.g.action()).is_some_and(|(s, a)| {
             s.eq_ignore_ascii_case("iam")
                 && tables::ACCESS_KEY_ACTIONS
                     .iter()
@@ -254,26 +254,26 @@ impl<'g> Facts<'g> {
         if self.resolved.resourceless {
             format!(
                 "{} (it takes no resource: \"Resource\": \"*\")",
-                self.g.action
+                self.g.action()
             )
         } else if self.resolved.arns.is_empty() {
-            self.g.action.clone()
+            self.g.action().to_string()
         } else {
             format!(
                 "{} on {}",
-                self.g.action,
+                self.g.action(),
                 text::list(&self.resolved.arns, 3)
             )
         }
     }
 
     fn who(&self, r: Option<&Reason>) -> String {
-        let sessions: Vec<String> = self.g.sessions.iter().cloned().collect();
-        let endpoints: Vec<String> = self.g.vpc_endpoints.iter().cloned().collect();
+        let sessions: Vec<String> = self.g.sessions().iter().map(str::to_string).collect();
+        let endpoints: Vec<String> = self.g.vpc_endpoints().iter().map(str::to_string).collect();
         text::who(
             r.and_then(|r| r.policy_type),
             r.and_then(|r| r.policy_arn.as_deref()),
-            &self.g.principal,
+            self.g.principal(),
             self.principal_account.as_deref(),
             &sessions,
             &endpoints,
@@ -373,13 +373,13 @@ fn identity_policy(f: &Facts) -> Value {
             json!({ "StringEquals": { "iam:PassedToService": v } })
         });
         return policy::policy_document(vec![policy::allow_statement(
-            &f.g.action,
+            f.g.action(),
             &roles,
             condition,
         )]);
     }
     policy::policy_document(vec![policy::allow_statement(
-        &f.g.action,
+        f.g.action(),
         &f.resolved.arns,
         None,
     )])
@@ -388,14 +388,14 @@ fn identity_policy(f: &Facts) -> Value {
 /// The service principals the roles were passed to, or why there is no
 /// condition.
 fn passed_to(f: &Facts) -> Result<Vec<&'static str>, String> {
-    if f.g.via.is_empty() {
+    if f.g.via().is_empty() {
         return Err(
             "the events do not say which API passed the role (no via), so the receiving service is unknown"
                 .to_string(),
         );
     }
     let mut out = Vec::new();
-    for v in &f.g.via {
+    for v in f.g.via() {
         match tables::passed_to_service(v) {
             Some(s) if !out.contains(&s) => out.push(s),
             Some(_) => {}
@@ -428,14 +428,14 @@ fn resource_policy(f: &Facts, code: HintCode) -> Value {
     } else {
         return Value::Null;
     };
-    let principal = policy::principal_element(&f.g.principal, &f.partition);
-    let statement = match tables::owner_side(&f.g.action) {
-        OwnerSide::TrustPolicy => policy::grant_statement(principal, &[f.g.action.as_str()], &[]),
+    let principal = policy::principal_element(f.g.principal(), &f.partition);
+    let statement = match tables::owner_side(f.g.action()) {
+        OwnerSide::TrustPolicy => policy::grant_statement(principal, &[f.g.action()], &[]),
         OwnerSide::ProfilingGroupPolicy => {
             policy::grant_statement(principal, tables::PROFILER_AGENT_ACTIONS, &resources)
         }
         OwnerSide::ResourcePolicy(_) => {
-            policy::grant_statement(principal, &[f.g.action.as_str()], &resources)
+            policy::grant_statement(principal, &[f.g.action()], &resources)
         }
         OwnerSide::RoleToAssume => policy::grant_statement(principal, &["sts:AssumeRole"], &[]),
     };
@@ -452,8 +452,8 @@ fn profiling_group_name(f: &Facts) -> String {
 }
 
 fn principal_or_placeholder(f: &Facts) -> String {
-    if Arn::parse(&f.g.principal).is_some() {
-        f.g.principal.clone()
+    if Arn::parse(f.g.principal()).is_some() {
+        f.g.principal().to_string()
     } else {
         "<ROLE_ARN>".to_string()
     }
@@ -465,7 +465,7 @@ const NOT_SUFFICIENT: &str =
 /// The text: what to do, who, then caveats.
 fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &Value) -> String {
     let g = f.g;
-    let p = &g.principal;
+    let p = &g.principal();
     let mut lines: Vec<String> = Vec::new();
     let phrase = main
         .and_then(|r| r.policy_type)
@@ -516,13 +516,19 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         HintCode::VpceMissingAllow => format!(
             "Allow {} for {p} in the VPC endpoint policy{arn} of {}: calls through the endpoint need its allow too, so an identity-policy change alone will not help.",
             f.target(),
-            if g.vpc_endpoints.is_empty() {
+            if g.vpc_endpoints().is_empty() {
                 "the endpoint".to_string()
             } else {
-                text::list(&g.vpc_endpoints.iter().cloned().collect::<Vec<_>>(), 3)
+                text::list(
+                    &g.vpc_endpoints()
+                        .iter()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>(),
+                    3,
+                )
             }
         ),
-        HintCode::CrossAccount => match tables::owner_side(&g.action) {
+        HintCode::CrossAccount => match tables::owner_side(g.action()) {
             OwnerSide::RoleToAssume => format!(
                 "Cross-account: {} has no resource-based policy for this, so the caller (account {}) must assume a role in account {} that allows {}. Both sides must allow it: that role's trust policy trusts the caller, and the caller's identity-based policy allows sts:AssumeRole on the role. The policy below goes on that role.",
                 f.service.unwrap_or("the service"),
@@ -534,18 +540,18 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
                 "Allow {} on both sides: in {p}'s identity-based policy (account {}) AND in the {} in account {}.",
                 f.target(),
                 f.principal_account.as_deref().unwrap_or("<ACCOUNT>"),
-                owner_words(&g.action),
+                owner_words(g.action()),
                 text::list(&f.cross_accounts, 3)
             ),
         },
         HintCode::ResourceMissingAllow => format!(
             "Allow {} for {p} in the resource's {}{arn}.",
             f.target(),
-            owner_words(&g.action)
+            owner_words(g.action())
         ),
         HintCode::DecodeMessage => format!(
             "Decode the authorization message to learn why {} was denied: {}",
-            g.action,
+            g.action(),
             text::DECODE_COMMAND
         ),
         HintCode::AllowPassrole => format!(
@@ -594,7 +600,7 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         lines.push(NOT_SUFFICIENT.to_string());
     }
     for (r, n) in &f.reasons {
-        if reason_code(r).is_none() || Some(*r) == main {
+        if reason_code(r).is_none() || Some(r) == main {
             continue;
         }
         lines.push(format!(
@@ -609,7 +615,7 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
     if f.passrole {
         passrole_lines(f, code, &mut lines);
     }
-    if tables::is_profiler_agent_action(&g.action) && f.cross.is_empty() {
+    if tables::is_profiler_agent_action(g.action()) && f.cross.is_empty() {
         if code != HintCode::ProfilerAgent {
             lines.push("For the agent: the managed policy AmazonCodeGuruProfilerAgentAccess, or the profiling group's agentPermissions, grants this on the identity or resource side.".to_string());
         }
@@ -626,14 +632,14 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
     }
     if f.is_access_keys() {
         lines.push(text::ACCESS_KEYS_NOTE.to_string());
-        if g.error_codes.iter().any(|e| e.contains("LimitExceeded")) {
+        if g.error_codes().iter().any(|e| e.contains("LimitExceeded")) {
             lines.push("The user already has two access keys: delete an unused one before creating another.".to_string());
         }
         if f.resolved.unnamed {
             lines.push(text::ACCESS_KEYS_SELF.to_string());
         }
     }
-    if !f.passrole && g.action.eq_ignore_ascii_case("sts:AssumeRole") && f.cross.is_empty() {
+    if !f.passrole && g.action().eq_ignore_ascii_case("sts:AssumeRole") && f.cross.is_empty() {
         lines.push(format!(
             "Note: the role's trust policy must also trust {p}."
         ));
@@ -656,7 +662,7 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
     if f.service.is_none() {
         lines.push(format!(
             "Note: the action '{}' is not of the form service:Action, so no policy is offered.",
-            g.action
+            g.action()
         ));
     }
     if g.encoded > 0 && code != HintCode::DecodeMessage {
@@ -692,7 +698,7 @@ fn passrole_lines(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
         Ok(services) => lines.push(format!(
             "The condition iam:PassedToService = {} limits the grant to the service the API ({}) hands the role to; that role's trust policy must trust it too.",
             services.join(", "),
-            f.g.via.iter().cloned().collect::<Vec<_>>().join(", ")
+            f.g.via().iter().collect::<Vec<_>>().join(", ")
         )),
         Err(why) => lines.push(format!(
             "No iam:PassedToService condition: {why}; add one (e.g. lambda.amazonaws.com) once known, to keep the grant least-privilege."
@@ -723,7 +729,7 @@ fn resource_side_line(f: &Facts, doc: &Value) -> String {
     } else {
         format!(" (account {})", text::list(&f.cross_accounts, 3))
     };
-    let mut line = match tables::owner_side(&f.g.action) {
+    let mut line = match tables::owner_side(f.g.action()) {
         OwnerSide::TrustPolicy => {
             format!("Resource side{accounts}: add to the role's trust policy: {statement}")
         }
@@ -737,7 +743,7 @@ fn resource_side_line(f: &Facts, doc: &Value) -> String {
         }
         OwnerSide::RoleToAssume => format!(
             "Resource side{accounts}: the owner creates a role allowing {} and trusting the caller: {statement}",
-            f.g.action
+            f.g.action()
         ),
     };
     if f.service == Some("codeguru-profiler") && !f.cross.is_empty() {

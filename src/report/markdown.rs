@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Rollup, describe_reason, human_bytes, shown};
+use super::{View, describe_reason, human_bytes, shown};
 
 /// Principals and actions listed in the summary of a big report.
 const ROLLUP_ROWS: usize = 10;
@@ -15,9 +15,9 @@ fn md(s: &str) -> String {
     shown(s).replace('|', "\\|").replace('`', "'")
 }
 
-/// Render `r` with its `top` largest groups (0: all).
-pub fn render(r: &Report, top: usize) -> String {
-    let s = &r.summary;
+/// Render a report's view.
+pub(crate) fn render(r: &View<'_>) -> String {
+    let s = r.summary;
     let mut o = String::new();
     let _ = writeln!(o, "# denytrail report\n");
     let _ = writeln!(
@@ -32,14 +32,10 @@ pub fn render(r: &Report, top: usize) -> String {
         s.errors,
         md(&s.scope)
     );
-    let n = if top == 0 {
-        r.groups.len()
-    } else {
-        top.min(r.groups.len())
-    };
-    let groups = &r.groups[..n];
-    if n < r.groups.len() {
-        let roll = Rollup::of(r);
+    let n = r.shown.len();
+    let groups = r.shown;
+    if n < r.total {
+        let roll = &r.rollup;
         let _ = writeln!(
             o,
             "## Top principals\n\n| principal | denials | groups |\n|---|---:|---:|"
@@ -57,8 +53,8 @@ pub fn render(r: &Report, top: usize) -> String {
         let _ = writeln!(
             o,
             "\nThe {n} largest of {} groups follow; the other {} are in the JSON report.\n",
-            r.groups.len(),
-            r.groups.len() - n
+            r.total,
+            r.total - n
         );
     }
     if !groups.is_empty() {
@@ -129,7 +125,7 @@ pub fn render(r: &Report, top: usize) -> String {
     }
     if !r.errors.is_empty() {
         let _ = writeln!(o, "\n## Input errors\n");
-        for e in &r.errors {
+        for e in r.errors {
             let _ = writeln!(
                 o,
                 "- `{}` byte {}: {}: {}",

@@ -16,11 +16,11 @@ pub mod table;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::counted::{Counted, ListValue};
-use crate::aggregate::{Group, Totals, sort_groups};
+use crate::aggregate::{Group, List, ListView, Totals, sort_groups};
 use crate::classify::{DenyKind, PrincipalKind, Reason};
 use crate::hints::{self, Hint};
 use crate::input::InputError;
@@ -80,7 +80,7 @@ impl Summary {
     /// The summary of a run: its counters, and what its groups add up to.
     /// The one place a summary is built.
     pub fn new(t: &Totals, groups: &[Group], scope: String, shard: Option<String>) -> Summary {
-        let mut principals: Vec<&str> = groups.iter().map(|g| g.principal.as_str()).collect();
+        let mut principals: Vec<&str> = groups.iter().map(|g| g.principal()).collect();
         principals.sort_unstable();
         principals.dedup();
         Summary {
@@ -246,69 +246,63 @@ pub struct Report {
     pub shard_state: Option<ShardStateFile>,
 }
 
-fn unlisted<T: ListValue>(name: &str, l: &Counted<T>, out: &mut BTreeMap<String, Unlisted>) {
-    if l.is_cut() {
-        out.insert(
-            name.to_string(),
-            Unlisted {
-                count: l.unlisted(),
-                distinct_estimate: l.unlisted_distinct(),
-            },
-        );
-    }
-}
-
-fn strings(l: &Counted<String>) -> Vec<String> {
-    l.iter().cloned().collect()
+fn strings(l: ListView<'_>) -> Vec<String> {
+    l.iter().map(str::to_string).collect()
 }
 
 impl ReportGroup {
     /// Turn an aggregated group into its reported form, with its hint.
     pub fn from_group(g: &Group) -> ReportGroup {
         let mut resources: Vec<ResourceCount> = g
-            .resources
+            .resources()
             .counts()
             .map(|(arn, count)| ResourceCount {
-                arn: arn.clone(),
+                arn: arn.to_string(),
                 count,
             })
             .collect();
         resources.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.arn.cmp(&b.arn)));
         let mut reasons: Vec<ReasonCount> = g
-            .reasons
-            .counts()
-            .map(|(r, count)| reason_count(r, count))
+            .reasons()
+            .reasons()
+            .map(|(r, count)| reason_count(&r, count))
             .collect();
         reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
-        let mut cut = BTreeMap::new();
-        unlisted("resources", &g.resources, &mut cut);
-        unlisted("sessions", &g.sessions, &mut cut);
-        unlisted("reasons", &g.reasons, &mut cut);
-        unlisted("via", &g.via, &mut cut);
-        unlisted("accounts", &g.accounts, &mut cut);
-        unlisted("regions", &g.regions, &mut cut);
-        unlisted("vpc_endpoints", &g.vpc_endpoints, &mut cut);
-        unlisted("error_codes", &g.error_codes, &mut cut);
+        let unlisted = List::ALL
+            .iter()
+            .filter_map(|&l| {
+                let v = g.list(l);
+                v.is_cut().then(|| {
+                    (
+                        l.name().to_string(),
+                        Unlisted {
+                            count: v.unlisted(),
+                            distinct_estimate: v.unlisted_distinct(),
+                        },
+                    )
+                })
+            })
+            .collect();
         ReportGroup {
-            principal: g.principal.clone(),
+            principal: g.principal().to_string(),
             principal_kind: g.principal_kind,
-            principal_account: g.principal_account.clone(),
-            action: g.action.clone(),
+            principal_account: g.principal_account().map(str::to_string),
+            action: g.action().to_string(),
             count: g.count,
             resources,
-            sessions: strings(&g.sessions),
+            sessions: strings(g.sessions()),
             reasons,
-            via: strings(&g.via),
-            accounts: strings(&g.accounts),
-            regions: strings(&g.regions),
-            vpc_endpoints: strings(&g.vpc_endpoints),
-            error_codes: strings(&g.error_codes),
-            unlisted: cut,
-            first_seen: g.first_seen.clone(),
-            last_seen: g.last_seen.clone(),
+            via: strings(g.via()),
+            accounts: strings(g.accounts()),
+            regions: strings(g.regions()),
+            vpc_endpoints: strings(g.vpc_endpoints()),
+            error_codes: strings(g.error_codes()),
+            unlisted,
+            first_seen: g.first_seen().map(str::to_string),
+            last_seen: g.last_seen().map(str::to_string),
             encoded: g.encoded,
             truncated: g.truncated,
-            example_message: g.example_message.clone(),
+            example_message: g.example_message(),
             hint: hints::hint_for(g),
         }
     }
@@ -324,22 +318,38 @@ fn reason_count(r: &Reason, count: u64) -> ReasonCount {
     }
 }
 
-impl Report {
-    /// Build a report from a run's counters, groups (any order) and listed
-    /// errors.
+/// Everything a run found, before it is rendered: the summary, the groups
+/// (sorted as reports show them), the listed errors. Renderings read it
+/// without building every reported group at once: the JSON is written a
+/// group at a time, the table and markdown build only the groups they show,
+/// so a report of a million groups costs the groups, not their rendering.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Totals.
+    pub summary: Summary,
+    /// Groups, by count descending.
+    pub groups: Vec<Group>,
+    /// The first [`MAX_LISTED_ERRORS`] input errors.
+    pub errors: Vec<ReportError>,
+    /// Shard runs: the state file beside the report.
+    pub shard_state: Option<ShardStateFile>,
+}
+
+impl Run {
+    /// A run's counters, groups (any order) and listed errors. The one
+    /// place a report's content is put together.
     pub fn new(
         totals: &Totals,
         mut groups: Vec<Group>,
         errors: &[InputError],
         scope: String,
         shard: Option<String>,
-    ) -> Report {
+    ) -> Run {
         sort_groups(&mut groups);
         let summary = Summary::new(totals, &groups, scope, shard);
-        Report {
-            version: SCHEMA_VERSION,
+        Run {
             summary,
-            groups: groups.iter().map(ReportGroup::from_group).collect(),
+            groups,
             errors: errors
                 .iter()
                 .take(MAX_LISTED_ERRORS)
@@ -349,25 +359,154 @@ impl Report {
         }
     }
 
-    /// The JSON form (pretty, stable field order).
-    pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("{{\"error\":\"cannot serialize the report: {e}\"}}"));
-        s.push('\n');
-        s
+    /// The whole report, every group rendered.
+    pub fn report(&self) -> Report {
+        Report {
+            version: SCHEMA_VERSION,
+            summary: self.summary.clone(),
+            groups: self.groups.iter().map(ReportGroup::from_group).collect(),
+            errors: self.errors.clone(),
+            shard_state: self.shard_state.clone(),
+        }
+    }
+
+    /// Write the JSON report to `w`, a group at a time.
+    pub fn write_json(&self, w: &mut dyn Write) -> io::Result<()> {
+        write_json(
+            w,
+            &self.summary,
+            self.groups
+                .iter()
+                .map(|g| Cow::Owned(ReportGroup::from_group(g))),
+            &self.errors,
+            self.shard_state.as_ref(),
+        )
     }
 
     /// The table form, for people: the summary, the top principals and
     /// actions, and the `top` largest groups in detail (0: all).
     pub fn to_table(&self, top: usize) -> String {
-        table::render(self, top)
+        let shown = self.top(top);
+        table::render(&self.view(&shown))
     }
 
     /// The markdown form, for tickets and wikis, with the `top` largest
     /// groups (0: all).
     pub fn to_markdown(&self, top: usize) -> String {
-        markdown::render(self, top)
+        let shown = self.top(top);
+        markdown::render(&self.view(&shown))
     }
+
+    fn top(&self, top: usize) -> Vec<ReportGroup> {
+        let n = if top == 0 {
+            self.groups.len()
+        } else {
+            top.min(self.groups.len())
+        };
+        self.groups[..n]
+            .iter()
+            .map(ReportGroup::from_group)
+            .collect()
+    }
+
+    fn view<'a>(&'a self, shown: &'a [ReportGroup]) -> View<'a> {
+        View {
+            summary: &self.summary,
+            shown,
+            total: self.groups.len(),
+            rollup: Rollup::of(
+                self.groups
+                    .iter()
+                    .map(|g| (g.principal(), g.action(), g.count)),
+            ),
+            errors: &self.errors,
+        }
+    }
+}
+
+impl Report {
+    /// The JSON form: compact, one group per line.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::new();
+        let _ = write_json(
+            &mut out,
+            &self.summary,
+            self.groups.iter().map(Cow::Borrowed),
+            &self.errors,
+            self.shard_state.as_ref(),
+        );
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The table form (see [`Run::to_table`]).
+    pub fn to_table(&self, top: usize) -> String {
+        table::render(&self.view(top))
+    }
+
+    /// The markdown form (see [`Run::to_markdown`]).
+    pub fn to_markdown(&self, top: usize) -> String {
+        markdown::render(&self.view(top))
+    }
+
+    fn view(&self, top: usize) -> View<'_> {
+        let n = if top == 0 {
+            self.groups.len()
+        } else {
+            top.min(self.groups.len())
+        };
+        View {
+            summary: &self.summary,
+            shown: &self.groups[..n],
+            total: self.groups.len(),
+            rollup: Rollup::of(
+                self.groups
+                    .iter()
+                    .map(|g| (g.principal.as_str(), g.action.as_str(), g.count)),
+            ),
+            errors: &self.errors,
+        }
+    }
+}
+
+/// What the renderings for people show.
+pub(crate) struct View<'a> {
+    pub summary: &'a Summary,
+    /// The groups shown in detail, largest first.
+    pub shown: &'a [ReportGroup],
+    /// All groups.
+    pub total: usize,
+    pub rollup: Rollup<'a>,
+    pub errors: &'a [ReportError],
+}
+
+/// The JSON layout: one object, the summary on one line, each group on a
+/// line of its own (compact, so that a report of a million groups stays a
+/// stream a tool can read line by line and people can grep).
+fn write_json<'g>(
+    w: &mut dyn Write,
+    summary: &Summary,
+    groups: impl Iterator<Item = Cow<'g, ReportGroup>>,
+    errors: &[ReportError],
+    shard_state: Option<&ShardStateFile>,
+) -> io::Result<()> {
+    write!(w, "{{\"version\":{SCHEMA_VERSION},\n\"summary\":")?;
+    serde_json::to_writer(&mut *w, summary)?;
+    w.write_all(b",\n\"groups\":[")?;
+    for (i, g) in groups.enumerate() {
+        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *w, g.as_ref())?;
+    }
+    w.write_all(b"\n],\n\"errors\":[")?;
+    for (i, e) in errors.iter().enumerate() {
+        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *w, e)?;
+    }
+    w.write_all(b"\n]")?;
+    if let Some(s) = shard_state {
+        w.write_all(b",\n\"shard_state\":")?;
+        serde_json::to_writer(&mut *w, s)?;
+    }
+    w.write_all(b"}\n")
 }
 
 /// `s` with every control character (C0, DEL, C1) escaped, so that a value
@@ -441,16 +580,17 @@ pub(crate) struct Rollup<'a> {
 }
 
 impl<'a> Rollup<'a> {
-    pub(crate) fn of(r: &'a Report) -> Rollup<'a> {
+    /// From every group's `(principal, action, count)`.
+    pub(crate) fn of(groups: impl Iterator<Item = (&'a str, &'a str, u64)>) -> Rollup<'a> {
         let mut p: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
         let mut a: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-        for g in &r.groups {
-            let e = p.entry(&g.principal).or_default();
-            e.0 += g.count;
+        for (principal, action, count) in groups {
+            let e = p.entry(principal).or_default();
+            e.0 += count;
             e.1 += 1;
-            // Groups are one per principal/action: a group is one principal.
-            let e = a.entry(&g.action).or_default();
-            e.0 += g.count;
+            // One group per principal/action: a group is one principal.
+            let e = a.entry(action).or_default();
+            e.0 += count;
             e.1 += 1;
         }
         let sorted = |m: BTreeMap<&'a str, (u64, u64)>| {
@@ -478,10 +618,15 @@ mod tests {
 
     #[test]
     fn empty_report_round_trips() {
-        let r = Report::new(&Totals::default(), Vec::new(), &[], "all".into(), None);
+        let run = Run::new(&Totals::default(), Vec::new(), &[], "all".into(), None);
+        let r = run.report();
         let back: Report = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);
-        assert!(r.to_table(DEFAULT_TOP).contains("0 denials"));
+        let mut streamed = Vec::new();
+        run.write_json(&mut streamed).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), r.to_json());
+        assert!(run.to_table(DEFAULT_TOP).contains("0 denials"));
+        assert_eq!(run.to_table(DEFAULT_TOP), r.to_table(DEFAULT_TOP));
         assert!(r.to_markdown(DEFAULT_TOP).starts_with("# denytrail report"));
     }
 

@@ -4,14 +4,15 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Rollup, describe_reason, human_bytes, shown};
+use super::{View, describe_reason, human_bytes, shown};
 
 /// Principals and actions listed in the summary of a big report.
 const ROLLUP_ROWS: usize = 10;
 
-/// Render `r` with its `top` largest groups in detail (0: all).
-pub fn render(r: &Report, top: usize) -> String {
-    let s = &r.summary;
+/// Render a report's view: the summary, the rollup when not every group is
+/// shown, the groups shown.
+pub(crate) fn render(r: &View<'_>) -> String {
+    let s = r.summary;
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -51,22 +52,18 @@ pub fn render(r: &Report, top: usize) -> String {
             s.out_of_range
         );
     }
-    let shown_groups = if top == 0 {
-        r.groups.len()
-    } else {
-        top.min(r.groups.len())
-    };
-    if shown_groups < r.groups.len() {
+    let shown_groups = r.shown.len();
+    if shown_groups < r.total {
         rollup(&mut o, r);
         let _ = writeln!(
             o,
             "\nthe {shown_groups} largest of {} groups; the other {} are in the JSON report (--format json), or list them all with --top 0",
-            r.groups.len(),
-            r.groups.len() - shown_groups
+            r.total,
+            r.total - shown_groups
         );
     }
     let mut last_principal: Option<&str> = None;
-    for g in &r.groups[..shown_groups] {
+    for g in r.shown {
         if last_principal != Some(g.principal.as_str()) {
             let _ = writeln!(o);
             let sessions = match g.sessions.len()
@@ -146,8 +143,8 @@ pub fn render(r: &Report, top: usize) -> String {
     o
 }
 
-fn rollup(o: &mut String, r: &Report) {
-    let roll = Rollup::of(r);
+fn rollup(o: &mut String, r: &View<'_>) {
+    let roll = &r.rollup;
     let _ = writeln!(
         o,
         "\ntop principals ({} of {}):\n  {:>8}  {:>6}  principal",

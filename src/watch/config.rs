@@ -96,7 +96,7 @@ pub struct WatchArgs {
     /// Values kept per list of a group in `/report` (resources, sessions,
     /// accounts, …): exact counts for these, a count and an estimate of the
     /// rest.
-    #[arg(long, value_name = "N", default_value_t = crate::aggregate::counted::DEFAULT_K, value_parser = crate::aggregate::counted::parse_list_max)]
+    #[arg(long, value_name = "N", default_value_t = crate::aggregate::group::DEFAULT_K, value_parser = crate::aggregate::group::parse_list_max)]
     pub list_max: usize,
     /// Log format (logs go to stderr; level from `DENYTRAIL_LOG`, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]

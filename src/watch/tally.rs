@@ -23,7 +23,7 @@ use crate::events::{
 use crate::hints;
 use crate::input::InputError;
 use crate::metrics::{self, Metrics};
-use crate::report::Report;
+use crate::report::{Report, Run};
 use crate::scan::{ScanEvent, ScanStats, Scanner};
 use crate::source::SourceKind;
 
@@ -274,13 +274,14 @@ impl Tally {
     /// The report `/report` serves: built as `replay --format json` builds
     /// its report, from the same aggregate.
     pub fn report(&self) -> Report {
-        Report::new(
+        Run::new(
             self.agg.totals(),
             self.agg.groups().cloned().collect(),
             &self.agg.errors(),
             self.scope.clone(),
             None,
         )
+        .report()
     }
 
     /// The aggregate.
