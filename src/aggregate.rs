@@ -35,6 +35,10 @@ pub struct Group {
     pub reasons: BTreeMap<Reason, u64>,
     /// Called APIs when they differ from the action.
     pub via: BTreeSet<String>,
+    /// Roles or instance profiles the requests passed when their messages
+    /// named no action ([`Denial::passes`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub passes: BTreeSet<String>,
     /// Accounts that recorded the events.
     pub accounts: BTreeSet<String>,
     /// Regions.
@@ -68,6 +72,7 @@ impl Group {
             sessions: BTreeSet::new(),
             reasons: BTreeMap::new(),
             via: BTreeSet::new(),
+            passes: BTreeSet::new(),
             accounts: BTreeSet::new(),
             regions: BTreeSet::new(),
             vpc_endpoints: BTreeSet::new(),
@@ -92,6 +97,9 @@ impl Group {
         *self.reasons.entry(d.reason.clone()).or_insert(0) += 1;
         if let Some(v) = &d.via {
             self.via.insert(v.clone());
+        }
+        if let Some(p) = &d.passes {
+            self.passes.insert(p.clone());
         }
         insert_opt(&mut self.accounts, &d.account);
         insert_opt(&mut self.regions, &d.region);
@@ -132,6 +140,7 @@ impl Group {
             *self.reasons.entry(r.clone()).or_insert(0) += c;
         }
         self.via.extend(other.via.iter().cloned());
+        self.passes.extend(other.passes.iter().cloned());
         self.accounts.extend(other.accounts.iter().cloned());
         self.regions.extend(other.regions.iter().cloned());
         self.vpc_endpoints
@@ -352,6 +361,7 @@ mod tests {
             session: Some(format!("{principal}/s")),
             action: action.into(),
             via: None,
+            passes: None,
             resource: Some("arn:aws:iam::111111111111:role/r".into()),
             reason: Reason {
                 kind: DenyKind::Implicit,

@@ -279,7 +279,7 @@ impl Scanner {
         }
         match classify::classify(rec, kind) {
             Ok(Outcome::Denial(d)) => {
-                if self.scope.matches(&d.action) {
+                if self.scope.matches_denial(&d) {
                     out(ScanEvent::Denial(d));
                 } else {
                     stats.out_of_scope += 1;

@@ -89,6 +89,16 @@ impl Scope {
         }
     }
 
+    /// Is a denial in scope: its action, or `iam:PassRole` when the denial
+    /// names no action but passes a role ([`Denial::passes`]: an encoded EC2
+    /// `RunInstances` with an instance profile, whose usual cause is
+    /// PassRole).
+    ///
+    /// [`Denial::passes`]: crate::classify::Denial::passes
+    pub fn matches_denial(&self, d: &crate::classify::Denial) -> bool {
+        self.matches(&d.action) || (d.passes.is_some() && self.matches("iam:PassRole"))
+    }
+
     /// How the scope reads in a report (`all` or the globs).
     pub fn describe(&self) -> String {
         match self {
