@@ -103,6 +103,13 @@ const ACTION_OVERRIDES: &[(&str, &str, &str)] = &[
         "DeleteBucketPublicAccessBlock",
         "PutBucketPublicAccessBlock",
     ),
+    ("s3", "GetPublicAccessBlock", "GetBucketPublicAccessBlock"),
+    ("s3", "PutPublicAccessBlock", "PutBucketPublicAccessBlock"),
+    (
+        "s3",
+        "DeletePublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+    ),
     (
         "s3",
         "DeleteBucketOwnershipControls",

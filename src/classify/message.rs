@@ -744,6 +744,9 @@ fn error_code_in_line(line: &str) -> Option<(&str, usize)> {
         let rest = &line[i + lead.len()..];
         if let Some(j) = rest.find(')') {
             let c = &rest[..j];
+            // S3's HEAD requests have no body, so botocore names only the
+            // status: `An error occurred (403) … HeadObject operation: Forbidden`.
+            let c = if c == "403" { "Forbidden" } else { c };
             if is_code_like(c) {
                 let start = rest[j..]
                     .find("operation: ")

@@ -230,7 +230,27 @@ pub(crate) fn resolve<'r>(
             let theirs: Vec<&str> = r.resource_types().map(|(t, _)| t.arn).collect();
             all.iter().find(|t| theirs.contains(&t.arn)).copied()
         });
-        shared.or_else(|| all.last().copied()).into_iter().collect()
+        // Else the type the action's name names (`GetObject` → object,
+        // `ListBucket` → bucket), the longest such; else the last listed.
+        let name = a.name().to_ascii_lowercase();
+        let named = all
+            .iter()
+            .filter(|t| {
+                let k: String = t
+                    .name
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                !k.is_empty() && name.contains(&k)
+            })
+            .max_by_key(|t| t.name.len())
+            .copied();
+        shared
+            .or(named)
+            .or_else(|| all.last().copied())
+            .into_iter()
+            .collect()
     } else {
         required
     };

@@ -793,7 +793,11 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         lines.push(resource_side_line(f, resource_policy));
     }
     if f.resolved.unnamed && code != HintCode::CrossAccountPassrole {
-        lines.push("Note: the events name no resource; fill in the <PLACEHOLDERS> and narrow the * in the policy (its ARNs follow the action's formats in the Service Authorization Reference).".to_string());
+        let stars = f.resolved.arns.iter().any(|a| a.contains('*'));
+        lines.push(format!(
+            "Note: the events name no resource; fill in the <PLACEHOLDERS>{} in the policy (its ARNs follow the action's formats in the Service Authorization Reference).",
+            if stars { " and narrow the *" } else { "" }
+        ));
     } else if f.resolved.placeholder {
         lines.push("Note: the events did not say which region or account: the policy has * there (and <PLACEHOLDERS> for names); narrow them.".to_string());
     }
@@ -895,6 +899,11 @@ fn facts_notes(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
             lines.push(format!(
                 "Depending on the request, {a} also needs: {} (Service Authorization Reference).",
                 deps.join(", ")
+            ));
+        }
+        if a.access_level() == "Permissions management" && f.resolved.known && !f.passrole {
+            lines.push(format!(
+                "Note: {a} is a permissions-management action: whoever holds it can change who may do what on the resource (and so grant itself more), so grant it only to the resource's administrators."
             ));
         }
         let doc = a.doc_url().map(|u| format!("{u}; ")).unwrap_or_default();
