@@ -585,6 +585,33 @@ mod tests {
         }
     }
 
+    /// The hand tables agree with the IAM data: every prefix they map to is
+    /// a service, every action they map to exists.
+    #[test]
+    fn overrides_name_real_services_and_actions() {
+        for (from, to) in PREFIX_OVERRIDES {
+            assert!(iam::service(to).is_some(), "{from} → {to}: no such service");
+        }
+        for (p, from, to) in ACTION_OVERRIDES {
+            assert!(
+                iam::action(&format!("{p}:{to}")).is_some(),
+                "{p}:{from} → {p}:{to}: no such action"
+            );
+        }
+        for (k, p) in SDK_ALIASES {
+            assert!(iam::service(p).is_some(), "{k} → {p}: no such service");
+        }
+        // Event names the data knows come out as it spells them.
+        assert_eq!(
+            iam_action("ec2.amazonaws.com", "describeAddresses"),
+            "ec2:DescribeAddresses"
+        );
+        assert_eq!(
+            iam_action("monitoring.amazonaws.com", "PutMetricData"),
+            "cloudwatch:PutMetricData"
+        );
+    }
+
     #[test]
     fn normalize_table() {
         let cases = [
