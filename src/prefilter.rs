@@ -45,6 +45,7 @@ pub const MARKERS: &[&str] = &[
     "RefreshRequired",
     "UnrecognizedClient",
     "MissingAuthenticationToken",
+    "security token included in the request is",
 ];
 
 /// The compiled marker automaton. Build once, share across threads.

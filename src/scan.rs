@@ -239,13 +239,11 @@ impl Scanner {
             return;
         }
         match classify::classify(rec, kind) {
-            Ok(Outcome::Denial(d)) => {
-                match self.selection.judge(&d.action, d.event_time.as_deref()) {
-                    Ok(()) => out(ScanEvent::Denial(d)),
-                    Err(Dropped::OutOfScope) => stats.out_of_scope += 1,
-                    Err(Dropped::OutOfRange) => stats.out_of_range += 1,
-                }
-            }
+            Ok(Outcome::Denial(d)) => match self.selection.judge(&d) {
+                Ok(()) => out(ScanEvent::Denial(d)),
+                Err(Dropped::OutOfScope) => stats.out_of_scope += 1,
+                Err(Dropped::OutOfRange) => stats.out_of_range += 1,
+            },
             Ok(Outcome::AuthFailure(a)) => {
                 if self.selection.in_range(a.event_time.as_deref()) {
                     out(ScanEvent::AuthFailure(a))

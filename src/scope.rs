@@ -101,6 +101,16 @@ impl Scope {
         }
     }
 
+    /// Is a denial in scope: its action, or `iam:PassRole` when the denial
+    /// names no action but passes a role ([`Denial::passes`]: an encoded EC2
+    /// `RunInstances` with an instance profile, whose usual cause is
+    /// PassRole).
+    ///
+    /// [`Denial::passes`]: crate::classify::Denial::passes
+    pub fn matches_denial(&self, d: &crate::classify::Denial) -> bool {
+        self.matches(&d.action) || (d.passes.is_some() && self.matches("iam:PassRole"))
+    }
+
     /// How the scope reads in a report (`all` or the globs).
     pub fn describe(&self) -> String {
         match self {
@@ -193,12 +203,12 @@ impl Selection {
             && self.until_key.as_ref().is_none_or(|u| k < *u)
     }
 
-    /// Is a denial of `action` at `event_time` kept, and if not, why?
-    pub fn judge(&self, action: &str, event_time: Option<&str>) -> Result<(), Dropped> {
-        if !self.scope.matches(action) {
+    /// Is a denial kept, and if not, why?
+    pub fn judge(&self, d: &crate::classify::Denial) -> Result<(), Dropped> {
+        if !self.scope.matches_denial(d) {
             return Err(Dropped::OutOfScope);
         }
-        if !self.in_range(event_time) {
+        if !self.in_range(d.event_time.as_deref()) {
             return Err(Dropped::OutOfRange);
         }
         Ok(())

@@ -80,11 +80,14 @@ pub enum List {
     VpcEndpoints = 6,
     /// Error codes.
     ErrorCodes = 7,
+    /// Roles or instance profiles the requests passed when their messages
+    /// named no action ([`Denial::passes`]).
+    Passes = 8,
 }
 
 impl List {
     /// Every list, in order.
-    pub const ALL: [List; 8] = [
+    pub const ALL: [List; 9] = [
         List::Resources,
         List::Sessions,
         List::Reasons,
@@ -93,6 +96,7 @@ impl List {
         List::Regions,
         List::VpcEndpoints,
         List::ErrorCodes,
+        List::Passes,
     ];
 
     /// The list's name in reports (`resources`, `vpc_endpoints`, …).
@@ -106,6 +110,7 @@ impl List {
             List::Regions => "regions",
             List::VpcEndpoints => "vpc_endpoints",
             List::ErrorCodes => "error_codes",
+            List::Passes => "passes",
         }
     }
 }
@@ -222,9 +227,9 @@ pub struct Group {
     /// Every list's values, sorted by (list, hash, value).
     items: Vec<Item>,
     /// Denials with a value, per list, listed or not.
-    totals: [u64; 8],
+    totals: [u64; 9],
     /// Lists that left a value out (bit per list).
-    cut: u8,
+    cut: u16,
     k: u16,
     /// The group's number in its aggregate.
     number: u32,
@@ -313,9 +318,9 @@ pub fn reason_of(v: &str) -> Reason {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Contribution {
     /// `resources`, `sessions`, `reasons`, `via`, `regions`,
-    /// `vpc_endpoints`, `error_codes` (in that order), `None` when the
-    /// denial has no such value.
-    pub fields: [Option<u32>; 7],
+    /// `vpc_endpoints`, `error_codes`, `passes` (in that order), `None` when
+    /// the denial has no such value.
+    pub fields: [Option<u32>; 8],
     /// The message was encoded.
     pub encoded: bool,
     /// The message was truncated.
@@ -323,7 +328,7 @@ pub struct Contribution {
 }
 
 /// The lists a [`Contribution`]'s fields are, in order.
-const CONTRIBUTED: [List; 7] = [
+const CONTRIBUTED: [List; 8] = [
     List::Resources,
     List::Sessions,
     List::Reasons,
@@ -331,6 +336,7 @@ const CONTRIBUTED: [List; 7] = [
     List::Regions,
     List::VpcEndpoints,
     List::ErrorCodes,
+    List::Passes,
 ];
 
 fn prefix(v: &str) -> u32 {
@@ -349,6 +355,7 @@ impl Contribution {
                 d.region.as_deref().map(prefix),
                 d.vpc_endpoint_id.as_deref().map(prefix),
                 d.error_code.as_deref().map(prefix),
+                d.passes.as_deref().map(prefix),
             ],
             encoded: d.encoded,
             truncated: d.truncated,
@@ -401,7 +408,7 @@ impl Group {
             strs,
             garbage: 0,
             items: Vec::new(),
-            totals: [0; 8],
+            totals: [0; 9],
             cut: 0,
             k: k.clamp(1, MAX_K) as u16,
             number: 0,
@@ -596,6 +603,11 @@ impl Group {
     pub fn error_codes(&self) -> ListView<'_> {
         self.list(List::ErrorCodes)
     }
+    /// Roles or instance profiles the requests passed when their messages
+    /// named no action.
+    pub fn passes(&self) -> ListView<'_> {
+        self.list(List::Passes)
+    }
 
     /// Count `n` more denials with `value` in `list`.
     pub fn add_value(&mut self, list: List, value: &str, n: u64) {
@@ -702,6 +714,7 @@ impl Group {
                 + opt(&d.region)
                 + opt(&d.vpc_endpoint_id)
                 + opt(&d.error_code)
+                + opt(&d.passes)
                 + 2 * opt(&d.event_time)
                 + d.message.len().min(MAX_EXAMPLE);
             self.strs.reserve_exact(need);
@@ -713,6 +726,7 @@ impl Group {
                 &d.region,
                 &d.vpc_endpoint_id,
                 &d.error_code,
+                &d.passes,
             ]
             .iter()
             .filter(|v| v.is_some())
@@ -739,6 +753,9 @@ impl Group {
         }
         if let Some(c) = &d.error_code {
             self.add_value(List::ErrorCodes, c, 1);
+        }
+        if let Some(p) = &d.passes {
+            self.add_value(List::Passes, p, 1);
         }
         let m = cut(&d.message, MAX_EXAMPLE);
         if !m.is_empty() {

@@ -635,6 +635,7 @@ mod tests {
             session: Some(format!("{principal}/s")),
             action: action.into(),
             via: None,
+            passes: None,
             resource: Some("arn:aws:iam::111111111111:role/r".into()),
             reason: Reason {
                 kind: DenyKind::Implicit,

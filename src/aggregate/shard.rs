@@ -128,16 +128,16 @@ impl EventRecord {
                 out.push(0);
                 out.extend_from_slice(&key.to_le_bytes());
                 out.extend_from_slice(&group.to_le_bytes());
-                let mut mask = 0u8;
+                let mut mask = 0u16;
                 for (i, f) in c.fields.iter().enumerate() {
                     if f.is_some() {
                         mask |= 1 << i;
                     }
                 }
                 if account.is_some() {
-                    mask |= 1 << 7;
+                    mask |= 1 << ACCOUNT_BIT;
                 }
-                out.push(mask);
+                out.extend_from_slice(&mask.to_le_bytes());
                 out.push(u8::from(c.encoded) | u8::from(c.truncated) << 1);
                 for f in c.fields.iter().flatten().chain(account) {
                     out.extend_from_slice(&f.to_le_bytes());
@@ -171,12 +171,18 @@ impl EventRecord {
         };
         match kind {
             0 => {
-                let (Some(key), Some(group), Some(&mask), Some(&flags)) =
-                    (u64_at(1), u32_at(9), buf.get(13), buf.get(14))
-                else {
+                let (Some(key), Some(group), Some(mask), Some(&flags)) = (
+                    u64_at(1),
+                    u32_at(9),
+                    buf.get(13..15).map(|b| u16::from_le_bytes([b[0], b[1]])),
+                    buf.get(15),
+                ) else {
                     return Ok(None);
                 };
-                let mut at = 15;
+                if mask >> (ACCOUNT_BIT + 1) != 0 {
+                    return Err(bad("unknown fields"));
+                }
+                let mut at = 16;
                 let mut c = Contribution {
                     encoded: flags & 1 != 0,
                     truncated: flags & 2 != 0,
@@ -189,7 +195,7 @@ impl EventRecord {
                         at += 4;
                     }
                 }
-                let account = if mask & (1 << 7) != 0 {
+                let account = if mask & (1 << ACCOUNT_BIT) != 0 {
                     let Some(v) = u32_at(at) else { return Ok(None) };
                     at += 4;
                     Some(v)
@@ -229,6 +235,9 @@ impl EventRecord {
         }
     }
 }
+
+/// The bit of a denial record's field mask that says an account follows.
+const ACCOUNT_BIT: u32 = 8;
 
 /// A record that refers to a group the shard does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -369,7 +378,16 @@ mod tests {
                 key: 7,
                 group: 3,
                 contribution: Contribution {
-                    fields: [Some(1), None, Some(3), None, Some(5), None, Some(u32::MAX)],
+                    fields: [
+                        Some(1),
+                        None,
+                        Some(3),
+                        None,
+                        Some(5),
+                        None,
+                        Some(u32::MAX),
+                        Some(8),
+                    ],
                     encoded: true,
                     truncated: false,
                 },

@@ -13,7 +13,16 @@
 //!    (`s3:ListObjects` → `s3:ListBucket`, `lambda:Invoke` →
 //!    `lambda:InvokeFunction`, …).
 //!
+//! Names are checked against the IAM service-authorization data
+//! ([`super::iam`]): an action the data knows is written as the data spells
+//! it (`ec2:describeAddresses` → `ec2:DescribeAddresses`).
+//!
 //! Pure and allocation-light: one `String` for the result.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use super::iam;
 
 /// Event-source hosts whose IAM service prefix is not the host name.
 const PREFIX_OVERRIDES: &[(&str, &str)] = &[
@@ -92,6 +101,13 @@ const ACTION_OVERRIDES: &[(&str, &str, &str)] = &[
     (
         "s3",
         "DeleteBucketPublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+    ),
+    ("s3", "GetPublicAccessBlock", "GetBucketPublicAccessBlock"),
+    ("s3", "PutPublicAccessBlock", "PutBucketPublicAccessBlock"),
+    (
+        "s3",
+        "DeletePublicAccessBlock",
         "PutBucketPublicAccessBlock",
     ),
     (
@@ -275,12 +291,33 @@ pub fn strip_version(event_name: &str) -> &str {
 /// assert_eq!(iam_action("iam.amazonaws.com", "PassRole"), "iam:PassRole");
 /// ```
 pub fn iam_action(event_source: &str, event_name: &str) -> String {
-    let prefix = service_prefix(event_source);
-    let name = strip_version(event_name.trim());
+    api_action(service_prefix(event_source), event_name)
+}
+
+/// The IAM action for API `operation` of the service with IAM prefix
+/// `prefix`: the version stripped, the shipped table applied, and the
+/// data's spelling when it knows the action.
+///
+/// ```
+/// use denytrail::classify::actions::api_action;
+/// assert_eq!(api_action("s3", "ListObjectsV2"), "s3:ListBucket");
+/// assert_eq!(api_action("s3", "HeadObject"), "s3:GetObject");
+/// assert_eq!(api_action("lambda", "Invoke"), "lambda:InvokeFunction");
+/// assert_eq!(api_action("ecs", "registerTaskDefinition"), "ecs:RegisterTaskDefinition");
+/// ```
+pub fn api_action(prefix: &str, operation: &str) -> String {
+    let name = strip_version(operation.trim());
     let name = ACTION_OVERRIDES
         .iter()
-        .find(|(p, from, _)| *p == prefix && *from == name)
+        .find(|(p, from, _)| *p == prefix && from.eq_ignore_ascii_case(name))
         .map_or(name, |(_, _, to)| to);
+    if let Some(a) = iam::service(prefix).and_then(|s| s.action(name)) {
+        let mut out = String::with_capacity(prefix.len() + 1 + name.len());
+        out.push_str(prefix);
+        out.push(':');
+        out.push_str(a.name());
+        return out;
+    }
     let mut out = String::with_capacity(prefix.len() + 1 + name.len());
     out.push_str(prefix);
     out.push(':');
@@ -288,9 +325,130 @@ pub fn iam_action(event_source: &str, event_name: &str) -> String {
     out
 }
 
-/// An action as written in a message, with its service prefix lower-cased
-/// (IAM prefixes are lower-case; SNS writes `SNS:Publish`), so it groups
-/// with the same action derived from an event.
+/// SDK service names whose IAM prefix neither the prefix nor the service's
+/// name in the data gives.
+const SDK_ALIASES: &[(&str, &str)] = &[
+    ("identitymanagement", "iam"),
+    ("iam", "iam"),
+    ("simplesystemsmanagement", "ssm"),
+    ("systemsmanager", "ssm"),
+    ("dynamodbv2", "dynamodb"),
+    ("securitytokenservice", "sts"),
+    ("elasticloadbalancingv2", "elasticloadbalancing"),
+    ("cloudwatchlogs", "logs"),
+    ("stepfunctions", "states"),
+    ("sfn", "states"),
+    ("cloudwatchevents", "events"),
+    ("eventbridge", "events"),
+    ("simpleemailservice", "ses"),
+    ("simpleemailservicev2", "ses"),
+    ("sesv2", "ses"),
+    ("elasticcomputecloud", "ec2"),
+    ("simplestorageservice", "s3"),
+    ("simplenotificationservice", "sns"),
+    ("simplequeueservice", "sqs"),
+    ("keymanagementservice", "kms"),
+    ("cloudwatch", "cloudwatch"),
+    ("elasticcontainerservice", "ecs"),
+    ("elasticcontainerregistry", "ecr"),
+    ("elastickubernetesservice", "eks"),
+    ("bedrockruntime", "bedrock"),
+    ("bedrockagent", "bedrock"),
+    ("bedrockagentruntime", "bedrock"),
+];
+
+fn sdk_key(name: &str) -> String {
+    let lower: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    for lead in ["amazon", "aws"] {
+        if let Some(rest) = lower.strip_prefix(lead) {
+            if !rest.is_empty() {
+                return rest.to_string();
+            }
+        }
+    }
+    lower
+}
+
+/// SDK service name key → IAM prefix, built once from the data.
+static SDK_NAMES: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
+    let mut m = HashMap::new();
+    for s in iam::services() {
+        m.entry(sdk_key(s.name)).or_insert(s.prefix);
+    }
+    for s in iam::services() {
+        // The prefix itself wins over a service name that happens to match.
+        m.insert(sdk_key(s.prefix), s.prefix);
+    }
+    for (k, v) in SDK_ALIASES {
+        if let Some(s) = iam::service(v) {
+            m.insert((*k).to_string(), s.prefix);
+        }
+    }
+    m
+});
+
+/// The IAM prefix of a service as an SDK names it in its errors
+/// (`AmazonECS`, `AWSLambda`, `CloudWatchLogs`, `Bedrock`,
+/// `AWSSecurityTokenService`).
+///
+/// ```
+/// use denytrail::classify::actions::prefix_for_sdk_service;
+/// assert_eq!(prefix_for_sdk_service("AmazonECS"), Some("ecs"));
+/// assert_eq!(prefix_for_sdk_service("CloudWatchLogs"), Some("logs"));
+/// assert_eq!(prefix_for_sdk_service("AWSStepFunctions"), Some("states"));
+/// assert_eq!(prefix_for_sdk_service("Bedrock"), Some("bedrock"));
+/// assert_eq!(prefix_for_sdk_service("NoSuchThing"), None);
+/// ```
+pub fn prefix_for_sdk_service(name: &str) -> Option<&'static str> {
+    SDK_NAMES.get(&sdk_key(name)).copied()
+}
+
+/// The one service whose API `operation` is (an IAM action of that name, or
+/// an API the shipped table maps), when only one service has it.
+/// `prefer` breaks a tie when it is one of the candidates (S3 for its own
+/// `Access Denied` wording).
+///
+/// ```
+/// use denytrail::classify::actions::service_of_operation;
+/// assert_eq!(service_of_operation("RegisterTaskDefinition", None), Some("ecs"));
+/// assert_eq!(service_of_operation("CreateCrawler", None), Some("glue"));
+/// assert_eq!(service_of_operation("ListObjectsV2", None), Some("s3"));
+/// assert_eq!(service_of_operation("TagResource", None), None);
+/// ```
+pub fn service_of_operation(operation: &str, prefer: Option<&str>) -> Option<&'static str> {
+    let op = strip_version(operation.trim());
+    let mut found: Option<&'static str> = None;
+    let mut many = false;
+    let mut preferred = None;
+    for s in iam::services() {
+        let has = s.action(op).is_some()
+            || ACTION_OVERRIDES
+                .iter()
+                .any(|(p, from, _)| *p == s.prefix && from.eq_ignore_ascii_case(op));
+        if !has {
+            continue;
+        }
+        if prefer == Some(s.prefix) {
+            preferred = Some(s.prefix);
+        }
+        if found.is_some() {
+            many = true;
+        } else {
+            found = Some(s.prefix);
+        }
+    }
+    if many { preferred } else { found }
+}
+
+/// An action as written in a message, spelled as the IAM data spells it
+/// (`SNS:Publish` → `sns:Publish`, `ec2:describeAddresses` →
+/// `ec2:DescribeAddresses`), or with its service prefix lower-cased when the
+/// data does not know it, so it groups with the same action derived from an
+/// event.
 ///
 /// ```
 /// use denytrail::classify::actions::normalize;
@@ -298,6 +456,9 @@ pub fn iam_action(event_source: &str, event_name: &str) -> String {
 /// assert_eq!(normalize("iam:PassRole"), "iam:PassRole");
 /// ```
 pub fn normalize(action: &str) -> String {
+    if let Some(a) = iam::action(action) {
+        return a.to_string();
+    }
     match action.split_once(':') {
         Some((prefix, name)) => {
             let mut out = String::with_capacity(action.len());
@@ -422,6 +583,33 @@ mod tests {
         for (source, name, want) in cases {
             assert_eq!(iam_action(source, name), want, "{source} {name}");
         }
+    }
+
+    /// The hand tables agree with the IAM data: every prefix they map to is
+    /// a service, every action they map to exists.
+    #[test]
+    fn overrides_name_real_services_and_actions() {
+        for (from, to) in PREFIX_OVERRIDES {
+            assert!(iam::service(to).is_some(), "{from} → {to}: no such service");
+        }
+        for (p, from, to) in ACTION_OVERRIDES {
+            assert!(
+                iam::action(&format!("{p}:{to}")).is_some(),
+                "{p}:{from} → {p}:{to}: no such action"
+            );
+        }
+        for (k, p) in SDK_ALIASES {
+            assert!(iam::service(p).is_some(), "{k} → {p}: no such service");
+        }
+        // Event names the data knows come out as it spells them.
+        assert_eq!(
+            iam_action("ec2.amazonaws.com", "describeAddresses"),
+            "ec2:DescribeAddresses"
+        );
+        assert_eq!(
+            iam_action("monitoring.amazonaws.com", "PutMetricData"),
+            "cloudwatch:PutMetricData"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::principal::{self, Arn};
 use super::record::{is_auth_failure_code, is_denial_code};
-use super::{AuthFailure, Denial, DenyKind, Outcome, PolicyType, Reason};
+use super::{AuthFailure, Denial, DenyKind, Outcome, PolicyType, PrincipalKind, Reason};
 
 /// The phrase every enhanced denial message carries (after `is` or `are`).
 /// STS's `Not authorized to perform …` is parsed too, but does not by itself
@@ -33,16 +33,23 @@ pub const NOT_AUTHORIZED: &str = "not authorized to perform";
 /// [`NOT_AUTHORIZED`] without its first letter, to match either case.
 const OT_AUTHORIZED: &str = "ot authorized to perform";
 
-/// The marker of EC2's encoded authorization failure messages.
-pub const ENCODED_MARKER: &str = "Encoded authorization failure message:";
+/// The marker of EC2's encoded authorization failure messages (the colon
+/// after it is optional: the EC2 console writes it without one).
+pub const ENCODED_MARKER: &str = "Encoded authorization failure message";
 
 /// What a denial message says. Borrowed from the message where possible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParsedMessage<'a> {
     /// The caller the message names (`User: arn:…`), as written.
     pub principal: Option<&'a str>,
+    /// The account the message names when it names no caller (CloudWatch
+    /// Logs' `User with accountId: N is not authorized …`).
+    pub principal_account: Option<&'a str>,
     /// The denied action (`iam:PassRole`).
     pub action: Option<&'a str>,
+    /// An action named without its service (`AssumeRole`, `CreateLogGroup`),
+    /// as CodePipeline and CloudWatch Logs write them.
+    pub bare_action: Option<&'a str>,
     /// The resource (`on resource: …`), unquoted. The legacy `role NAME`
     /// form becomes an ARN when the message's principal names the account.
     pub resource: Option<Cow<'a, str>>,
@@ -56,6 +63,21 @@ pub struct ParsedMessage<'a> {
     pub encoded_message: Option<&'a str>,
     /// The message was cut (ends in `...`): the last field may be missing.
     pub truncated: bool,
+    /// The API the SDK called: `when calling the X operation`,
+    /// `operation error SERVICE: X,`.
+    pub operation: Option<&'a str>,
+    /// The service as the SDK names it: `(Service: AmazonECS; …)`,
+    /// `operation error Bedrock: …`.
+    pub sdk_service: Option<&'a str>,
+    /// `Cross-account pass role is not allowed.`: an `iam:PassRole` of a
+    /// role in another account, logged under the calling API.
+    pub cross_account_passrole: bool,
+    /// Step Functions' `… is not authorized to create managed-rule.`: the
+    /// role lacks the EventBridge rights for the managed rule.
+    pub managed_rule: bool,
+    /// CloudWatch Logs' `… CreateLogGroup with Tags`: tagging at creation
+    /// needs `logs:TagResource` too.
+    pub with_tags: bool,
 }
 
 /// Parse one authorization-failure message.
@@ -76,20 +98,32 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
     let truncated = trimmed.ends_with("...") || trimmed.ends_with('…');
     let mut out = ParsedMessage {
         principal: None,
+        principal_account: None,
         action: None,
+        bare_action: None,
         resource: None,
         reason: Reason::UNKNOWN,
         not_authorized: false,
         encoded: false,
         encoded_message: None,
         truncated,
+        operation: None,
+        sdk_service: None,
+        cross_account_passrole: false,
+        managed_rule: false,
+        with_tags: false,
     };
 
     if let Some(i) = msg.find(ENCODED_MARKER) {
         out.encoded = true;
-        let blob = first_token(&msg[i + ENCODED_MARKER.len()..]);
+        let rest = &msg[i + ENCODED_MARKER.len()..];
+        let rest = rest.strip_prefix(':').unwrap_or(rest);
+        let blob = first_token(rest);
         out.encoded_message = (!blob.is_empty()).then_some(blob);
     }
+    (out.operation, out.sdk_service) = operation_and_service(msg);
+    out.cross_account_passrole =
+        contains_ignore_case(msg, "cross-account pass role is not allowed");
 
     // The part of the message the reason is searched in.
     let mut tail = msg;
@@ -104,7 +138,9 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
     if let Some(p) = at {
         let before = &msg[..p];
         out.not_authorized = before.ends_with('n');
-        out.principal = principal_before(before.strip_suffix(['n', 'N']).unwrap_or(before));
+        let before = before.strip_suffix(['n', 'N']).unwrap_or(before);
+        out.principal = principal_before(before);
+        out.principal_account = account_before(before);
         let after = &msg[p + OT_AUTHORIZED.len()..];
         tail = after;
         // `perform: iam:PassRole`, or STS's `perform sts:AssumeRoleWithWebIdentity`.
@@ -112,33 +148,133 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
         if let Some(a) = a {
             let a = a.trim_start();
             let tok = first_token(a);
-            let action = trim_punct(tok);
+            let action = clean_token(tok);
             let cut = truncated && is_last_token(a, tok);
-            if action.contains(':') && !cut && !action.contains('"') {
+            let mut rest = a.get(tok.len()..).unwrap_or("");
+            if is_action(action) && !cut {
                 out.action = Some(action);
+            } else if is_bare_action(action) && !cut {
+                out.bare_action = Some(action);
+                if let Some(r) = rest.strip_prefix(" with Tags") {
+                    out.with_tags = true;
+                    rest = r;
+                }
             }
-            let rest = a.get(tok.len()..).unwrap_or("");
-            let (resource, rest) = resource_after(rest, truncated);
-            tail = rest;
-            out.resource = resource.map(|r| legacy_to_arn(r, out.principal));
+            if out.action.is_some() || out.bare_action.is_some() {
+                let (resource, rest) = resource_after(rest, truncated);
+                tail = rest;
+                out.resource = resource.map(|r| legacy_to_arn(r, out.principal));
+            }
+        }
+    } else if let Some(p) = msg.find("ot authorized to create managed-rule") {
+        // Step Functions: `'arn:…:role/R' is not authorized to create managed-rule.`
+        let before = &msg[..p];
+        out.not_authorized = before.ends_with('n');
+        out.managed_rule = true;
+        out.principal = principal_before(before.strip_suffix(['n', 'N']).unwrap_or(before));
+    }
+    if out.action.is_none() {
+        // CloudFormation stack events: `API: ec2:CreateVpc You are not
+        // authorized to perform this operation.`
+        if let Some(i) = msg.find("API: ") {
+            let tok = clean_token(first_token(&msg[i + "API: ".len()..]));
+            if is_action(tok) {
+                out.action = Some(tok);
+            }
         }
     }
     out.reason = parse_reason(tail, truncated);
     out
 }
 
+/// `iam:PassRole`: a service prefix and an action name, nothing else.
+fn is_action(tok: &str) -> bool {
+    match tok.split_once(':') {
+        Some((s, a)) => {
+            !s.is_empty()
+                && !a.is_empty()
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'*' || b == b'-')
+        }
+        None => false,
+    }
+}
+
+/// `AssumeRole`: a CamelCase API name with no service.
+fn is_bare_action(tok: &str) -> bool {
+    tok.len() > 2
+        && tok.as_bytes().first().is_some_and(u8::is_ascii_uppercase)
+        && tok.bytes().all(|b| b.is_ascii_alphanumeric())
+        && tok.bytes().skip(1).any(|b| b.is_ascii_lowercase())
+}
+
+/// ASCII-case-insensitive substring test.
+fn contains_ignore_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// The SDK's operation and service names in a message: botocore's `when
+/// calling the X operation`, Go SDK v2's `operation error SERVICE: X,`,
+/// PHP's `Error executing "X"`, Java v1's `(Service: X; …)` and v2's
+/// `(Service: X, …)`.
+fn operation_and_service(msg: &str) -> (Option<&str>, Option<&str>) {
+    fn word(s: &str) -> Option<&str> {
+        let t = s
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .next()
+            .unwrap_or("");
+        (!t.is_empty()).then_some(t)
+    }
+    let mut op = None;
+    let mut service = None;
+    if let Some(i) = msg.find("when calling the ") {
+        let rest = &msg[i + "when calling the ".len()..];
+        if let Some(o) = word(rest).filter(|o| rest[o.len()..].starts_with(" operation")) {
+            op = Some(o);
+        }
+    }
+    if let Some(i) = msg.find("operation error ") {
+        let rest = &msg[i + "operation error ".len()..];
+        if let Some((svc, after)) = rest.split_once(": ") {
+            if !svc.is_empty() && svc.len() <= 64 && !svc.contains(',') {
+                service = Some(svc.trim());
+                op = op.or_else(|| word(after));
+            }
+        }
+    }
+    if op.is_none() {
+        if let Some(i) = msg.find("Error executing \"") {
+            op = word(&msg[i + "Error executing \"".len()..]);
+        }
+    }
+    if service.is_none() {
+        if let Some(i) = msg.find("(Service: ") {
+            let rest = &msg[i + "(Service: ".len()..];
+            let s = rest.split([';', ',', ')']).next().unwrap_or("").trim();
+            if !s.is_empty() && s.len() <= 64 {
+                service = Some(s);
+            }
+        }
+    }
+    (op, service)
+}
+
 /// Does the text after "…ot authorized to perform" name an action
-/// (`: iam:PassRole`, or STS's ` sts:AssumeRoleWithWebIdentity`)?
+/// (`: iam:PassRole`, STS's ` sts:AssumeRoleWithWebIdentity`, CodePipeline's
+/// ` AssumeRole`)?
 fn names_action(after: &str) -> bool {
     after
         .strip_prefix(':')
         .or_else(|| after.strip_prefix(' '))
-        .map(|a| trim_punct(first_token(a.trim_start())))
-        .is_some_and(|t| t.contains(':') && !t.contains('"'))
+        .map(|a| clean_token(first_token(a.trim_start())))
+        .is_some_and(|t| is_action(t) || is_bare_action(t))
 }
 
 /// The principal named before "is not authorized": the token after the last
-/// `User: `, else an ARN right before the phrase.
+/// `User: `, else an ARN right before the phrase (quoted or not).
 fn principal_before(before: &str) -> Option<&str> {
     let before = before.trim_end();
     let before = before
@@ -147,21 +283,39 @@ fn principal_before(before: &str) -> Option<&str> {
         .unwrap_or(before)
         .trim_end();
     if let Some(i) = before.rfind("User: ") {
-        let cand = first_token(before[i + "User: ".len()..].trim_start());
+        let cand = clean_token(first_token(before[i + "User: ".len()..].trim_start()));
         return (!cand.is_empty()).then_some(cand);
     }
     let last = before.rsplit(char::is_whitespace).next().unwrap_or("");
+    let last = clean_token(last);
     last.starts_with("arn:").then_some(last)
 }
 
+/// CloudWatch Logs names only the account: `User with accountId: N is not
+/// authorized …`.
+fn account_before(before: &str) -> Option<&str> {
+    let i = before.rfind("User with accountId:")?;
+    let tok = clean_token(first_token(&before[i + "User with accountId:".len()..]));
+    (!tok.is_empty()).then_some(tok)
+}
+
 /// The resource after an action: `on resource: X`, `on resource: "X"`,
-/// `on resource: role NAME`. Returns it and the rest of the message.
+/// `on resource: role NAME`, CodePipeline's `on role ARN`. Returns it and
+/// the rest of the message.
+///
+/// An ARN is one token, cut where an SDK's JSON or punctuation starts
+/// (`…role/x","code":…`, `…role/x: ClientError`); a bare name may hold
+/// spaces and runs to the reason (` because no `, ` with an explicit deny`),
+/// the SDK's suffix (` (Service: `) or the end.
 fn resource_after(rest: &str, truncated: bool) -> (Option<&str>, &str) {
     let r = rest.trim_start();
-    let Some(r) = r.strip_prefix("on resource") else {
-        return (None, rest);
+    let r = match r.strip_prefix("on resource") {
+        Some(x) => x.strip_prefix(':').unwrap_or(x).trim_start(),
+        None => match r.strip_prefix("on role ") {
+            Some(x) => x.trim_start(),
+            None => return (None, rest),
+        },
     };
-    let r = r.strip_prefix(':').unwrap_or(r).trim_start();
     if let Some(q) = r.strip_prefix('"') {
         return match q.find('"') {
             Some(end) => (Some(&q[..end]).filter(|s| !s.is_empty()), &q[end + 1..]),
@@ -176,7 +330,7 @@ fn resource_after(rest: &str, truncated: bool) -> (Option<&str>, &str) {
         "role" | "user" | "group" | "policy" | "instance-profile"
     ) {
         let a = after.trim_start();
-        let name = trim_punct(first_token(a));
+        let name = clean_token(first_token(a));
         if !name.is_empty() && name != "because" && name != "with" {
             let start = tok.len() + (after.len() - a.len());
             let end = start + name.len();
@@ -185,11 +339,38 @@ fn resource_after(rest: &str, truncated: bool) -> (Option<&str>, &str) {
             return (res, r.get(end..).unwrap_or(""));
         }
     }
-    let res = trim_punct(tok);
-    if res.is_empty() || (truncated && is_last_token(r, tok)) {
-        return (None, after);
+    let res = clean_token(tok);
+    if res.starts_with("arn:") || res == "*" {
+        if res.is_empty() || (truncated && is_last_token(r, tok)) {
+            return (None, after);
+        }
+        return (Some(res), after);
     }
-    (Some(res), after)
+    // A bare name, perhaps with spaces.
+    let end = [
+        " because ",
+        " with an explicit deny",
+        " (Service",
+        " status code",
+        ". ",
+        ": ",
+        "\"",
+    ]
+    .iter()
+    .filter_map(|t| r.find(t))
+    .min()
+    .unwrap_or(r.len());
+    let name = clean_token(r[..end].trim_end());
+    let words = name.split(' ').count();
+    let (name, rest) = if words > 8 || name.is_empty() {
+        (res, after)
+    } else {
+        (name, &r[end..])
+    };
+    if name.is_empty() || (truncated && rest.trim().is_empty()) {
+        return (None, rest);
+    }
+    (Some(name), rest)
 }
 
 /// `role NAME` → `arn:PARTITION:iam::ACCT:role/NAME` when the principal's ARN
@@ -228,10 +409,9 @@ pub fn parse_reason(tail: &str, truncated: bool) -> Reason {
     }
     if let Some(i) = tail.find("explicit deny") {
         let rest = tail[i + "explicit deny".len()..].trim_start();
-        let rest = rest
-            .strip_prefix("in an ")
-            .or_else(|| rest.strip_prefix("in a "))
-            .or_else(|| rest.strip_prefix("in "));
+        let rest = ["in an ", "in a ", "in the ", "in "]
+            .iter()
+            .find_map(|p| rest.strip_prefix(p));
         let mut reason = Reason {
             kind: DenyKind::Explicit,
             policy_type: None,
@@ -242,7 +422,7 @@ pub fn parse_reason(tail: &str, truncated: bool) -> Reason {
             if let Some(a) = after.strip_prefix(':') {
                 let a = a.trim_start();
                 let tok = first_token(a);
-                let arn = trim_punct(tok);
+                let arn = clean_token(tok);
                 if arn.starts_with("arn:") && !(truncated && is_last_token(a, tok)) {
                     reason.policy_arn = Some(arn.to_string());
                 }
@@ -253,15 +433,41 @@ pub fn parse_reason(tail: &str, truncated: bool) -> Reason {
     Reason::UNKNOWN
 }
 
+/// Other words AWS uses for a policy type: a role's trust policy is the
+/// resource-based policy of the role.
+const POLICY_ALIASES: &[(&str, PolicyType)] = &[
+    ("role trust policy", PolicyType::ResourceBased),
+    ("trust policy", PolicyType::ResourceBased),
+];
+
 /// The policy type whose phrase starts `s` (ASCII case-insensitive), and the
-/// text after it.
+/// text after it. "X transitively through a service control policy" names
+/// the SCP: AWS says to check the SCPs, not X.
 fn policy_type_at(s: &str) -> Option<(PolicyType, &str)> {
-    PolicyType::ALL.into_iter().find_map(|p| {
-        let phrase = p.phrase();
-        let head = s.get(..phrase.len())?;
-        head.eq_ignore_ascii_case(phrase)
-            .then(|| (p, &s[phrase.len()..]))
-    })
+    let s = s.strip_prefix("the ").unwrap_or(s);
+    let direct = |s: &str| -> Option<(PolicyType, usize)> {
+        PolicyType::ALL
+            .into_iter()
+            .map(|p| (p.phrase(), p))
+            .chain(POLICY_ALIASES.iter().map(|(w, p)| (*w, *p)))
+            .find_map(|(phrase, p)| {
+                let head = s.get(..phrase.len())?;
+                head.eq_ignore_ascii_case(phrase)
+                    .then_some((p, phrase.len()))
+            })
+    };
+    let (p, len) = direct(s)?;
+    let after = &s[len..];
+    if let Some(t) = after.trim_start().strip_prefix("transitively through ") {
+        let t = ["an ", "a ", "the "]
+            .iter()
+            .find_map(|a| t.strip_prefix(a))
+            .unwrap_or(t);
+        if let Some((q, qlen)) = direct(t) {
+            return Some((q, &t[qlen..]));
+        }
+    }
+    Some((p, after))
 }
 
 /// The text up to the first whitespace.
@@ -270,10 +476,13 @@ fn first_token(s: &str) -> &str {
     s.split(char::is_whitespace).next().unwrap_or("")
 }
 
-/// Strip sentence punctuation around a token.
-fn trim_punct(tok: &str) -> &str {
-    tok.trim_end_matches(['.', ',', ';', ')', '"', '\''])
-        .trim_start_matches(['"', '\'', '('])
+/// A token without what an SDK or a sentence wraps around it: cut at the
+/// first `"` or `\` (JSON after the value), then punctuation trimmed
+/// (`.`, `,`, `;`, `:`, brackets, quotes).
+fn clean_token(tok: &str) -> &str {
+    let tok = tok.trim_start_matches(['"', '\'', '(', '[', '<', '`']);
+    let tok = tok.split(['"', '\\', '`']).next().unwrap_or("");
+    tok.trim_end_matches(['.', ',', ';', ')', '\'', ']', '>', ':'])
 }
 
 /// Whether `tok` (a prefix of `s` after leading whitespace) is the last
@@ -303,29 +512,53 @@ fn is_last_token(s: &str, tok: &str) -> bool {
 /// assert_eq!(d.event_time.as_deref(), Some("2024-05-01T12:00:00Z"));
 /// ```
 pub fn classify_text_line(bytes: &[u8]) -> Outcome {
-    let line = String::from_utf8_lossy(bytes);
-    let line = line.trim_matches(|c: char| c.is_whitespace() || c == '\0');
-    if line.is_empty() {
+    let raw = String::from_utf8_lossy(bytes);
+    let raw = raw.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+    if raw.is_empty() {
         return Outcome::Other;
     }
+    // Text wrapped by a terminal or an issue tracker reads the same.
+    let line = collapse_whitespace(raw);
+    let line = line.as_ref();
     let code = error_code_in_line(line);
     let parsed = parse_message(line);
     // "is not authorized to perform" only counts when it names an action:
     // prose about denials ("a runbook for when a call is not authorized to
     // perform an action") is not one.
-    let denied = (parsed.not_authorized && parsed.action.is_some())
+    let denied = (parsed.not_authorized
+        && (parsed.action.is_some()
+            || parsed.bare_action.is_some()
+            || parsed.encoded
+            || parsed.managed_rule))
         || code.is_some_and(|(c, _)| is_denial_code(c));
     if !denied {
+        let code = code
+            .map(|(c, _)| c)
+            .filter(|c| is_auth_failure_code(c))
+            .or_else(|| auth_failure_sentence(line));
         return match code {
-            Some((c, _)) if is_auth_failure_code(c) => Outcome::AuthFailure(AuthFailure {
+            Some(c) => Outcome::AuthFailure(AuthFailure {
                 error_code: c.to_string(),
                 event_id: None,
                 event_time: leading_timestamp(line),
             }),
-            _ => Outcome::Other,
+            None => Outcome::Other,
         };
     }
-    let p = principal::resolve(&principal::Identity::default(), parsed.principal);
+    let p = if parsed.principal.is_none() {
+        match parsed.principal_account {
+            Some(acct) => principal::Principal {
+                principal: "unknown".to_string(),
+                kind: PrincipalKind::Other,
+                account: Some(acct.to_string()),
+                session: None,
+            },
+            None => principal::resolve(&principal::Identity::default(), None),
+        }
+    } else {
+        principal::resolve(&principal::Identity::default(), parsed.principal)
+    };
+    let (action, via) = text_action(&parsed, line);
     let res_arn = parsed.resource.as_deref().and_then(Arn::parse);
     let account = res_arn
         .map(|a| a.account)
@@ -345,10 +578,9 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
         principal_kind: p.kind,
         principal_account: p.account,
         session: p.session,
-        action: parsed
-            .action
-            .map_or_else(|| "unknown".to_string(), super::actions::normalize),
-        via: None,
+        action,
+        via,
+        passes: None,
         resource: parsed.resource.map(Cow::into_owned),
         reason: parsed.reason,
         account,
@@ -365,6 +597,108 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
     }))
 }
 
+/// The sentence AWS answers bad credentials with, for agents that log it
+/// without its error code: the code it stands for.
+pub const SECURITY_TOKEN: &str = "security token included in the request is";
+
+fn auth_failure_sentence(line: &str) -> Option<&'static str> {
+    let i = line.find(SECURITY_TOKEN)?;
+    let rest = line[i + SECURITY_TOKEN.len()..].trim_start();
+    if rest.starts_with("invalid") {
+        Some("InvalidClientTokenId")
+    } else if rest.starts_with("expired") {
+        Some("ExpiredToken")
+    } else {
+        None
+    }
+}
+
+/// Runs of whitespace (line breaks of wrapped text included) as one space.
+fn collapse_whitespace(s: &str) -> Cow<'_, str> {
+    let mut prev_ws = false;
+    let clean = s.chars().all(|c| {
+        let bad = c.is_whitespace() && (c != ' ' || prev_ws);
+        prev_ws = c.is_whitespace();
+        !bad
+    });
+    if clean {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    Cow::Owned(out)
+}
+
+/// The denied action of a text line and the API it was denied under.
+///
+/// In order: the action the message names; an action named without its
+/// service (`AssumeRole` is STS's; others take the SDK's service); Step
+/// Functions' managed rule (`events:PutRule`); a cross-account PassRole;
+/// else the API the SDK called (`when calling the ListObjectsV2
+/// operation` → `s3:ListBucket`), its service from the SDK's name for it or,
+/// when only one service has that API, the data.
+fn text_action(m: &ParsedMessage<'_>, line: &str) -> (String, Option<String>) {
+    let s3_wording = line.contains("Access Denied");
+    let service = m
+        .sdk_service
+        .and_then(super::actions::prefix_for_sdk_service)
+        .or_else(|| {
+            m.operation
+                .and_then(|op| super::actions::service_of_operation(op, s3_wording.then_some("s3")))
+        });
+    let api = match (service, m.operation) {
+        (Some(s), Some(op)) => Some(super::actions::api_action(s, op)),
+        _ => None,
+    };
+    let action = if let Some(a) = m.action {
+        Some(super::actions::normalize(a))
+    } else if let Some(b) = m.bare_action {
+        if b.starts_with("AssumeRole") {
+            Some(super::actions::api_action("sts", b))
+        } else if m.with_tags && service.is_none_or(|s| s == "logs") {
+            // CloudWatch Logs: creating a tagged log group needs
+            // logs:TagResource too, and that is what was denied.
+            Some("logs:TagResource".to_string())
+        } else {
+            service.map(|s| super::actions::api_action(s, b))
+        }
+    } else if m.managed_rule {
+        Some("events:PutRule".to_string())
+    } else if m.cross_account_passrole {
+        Some("iam:PassRole".to_string())
+    } else {
+        None
+    };
+    // The API the SDK called, when it is not the denied action.
+    let via_api = if m.with_tags && service.is_none_or(|s| s == "logs") {
+        Some("logs:CreateLogGroup".to_string())
+    } else {
+        api.clone()
+    };
+    match action {
+        Some(a) => {
+            let via = match via_api {
+                Some(v) if !super::actions::same_action(&v, &a) => Some(v),
+                Some(_) => None,
+                // Only the service is known: its endpoint host.
+                None => service
+                    .filter(|s| !a.starts_with(&format!("{s}:")))
+                    .map(|s| format!("{s}.amazonaws.com")),
+            };
+            (a, via)
+        }
+        None => match api {
+            Some(a) => (a, None),
+            None => ("unknown".to_string(), None),
+        },
+    }
+}
+
 /// The error code a log line names, and the byte offset where the message
 /// after it starts. Tries, in order: Java SDK v1's `Error Code: X`,
 /// botocore's `An error occurred (X)`, then an exception name followed by a
@@ -378,11 +712,15 @@ fn error_code_in_line(line: &str) -> Option<(&str, usize)> {
     // The exception-name form also gives where the message starts.
     let mut named: Option<(&str, usize)> = None;
     let mut pos = 0;
-    for tok in line[..msg_start].split(' ') {
+    let mut toks = line[..msg_start].split(' ').peekable();
+    while let Some(tok) = toks.next() {
         let end = pos + tok.len();
         pos = end + 1;
-        let Some(name) = tok.strip_suffix(':') else {
-            continue;
+        // `Name:`, or Ruby Fog's `Name => message`.
+        let (name, end) = match tok.strip_suffix(':') {
+            Some(n) => (n, end),
+            None if toks.peek() == Some(&"=>") => (tok, end + " =>".len()),
+            None => continue,
         };
         let name = name.trim_start_matches(['[', '(', '"', '\'']);
         if let Some(code) = exception_name(name) {
@@ -398,14 +736,22 @@ fn error_code_in_line(line: &str) -> Option<(&str, usize)> {
             return Some((c, named.map_or(0, |(_, e)| e)));
         }
     }
-    if let Some(i) = line.find("An error occurred (") {
-        let rest = &line[i + "An error occurred (".len()..];
+    // botocore's `An error occurred (X) when calling …`, and its old
+    // `A client error (X) occurred when calling …`.
+    for lead in ["An error occurred (", "A client error ("] {
+        let Some(i) = line.find(lead) else {
+            continue;
+        };
+        let rest = &line[i + lead.len()..];
         if let Some(j) = rest.find(')') {
             let c = &rest[..j];
+            // S3's HEAD requests have no body, so botocore names only the
+            // status: `An error occurred (403) … HeadObject operation: Forbidden`.
+            let c = if c == "403" { "Forbidden" } else { c };
             if is_code_like(c) {
-                let start = rest[j..].find("operation: ").map_or(i, |k| {
-                    i + "An error occurred (".len() + j + k + "operation:".len()
-                });
+                let start = rest[j..]
+                    .find("operation: ")
+                    .map_or(i, |k| i + lead.len() + j + k + "operation:".len());
                 return Some((c, start));
             }
         }
@@ -733,7 +1079,7 @@ mod tests {
             Case {
                 msg: "User: \u{fffd}\u{fffd} is not authorized to perform: \u{fffd}: on resource: \"",
                 principal: Some("\u{fffd}\u{fffd}"),
-                action: Some("\u{fffd}:"),
+                action: None,
                 ..BASE
             },
         ]
@@ -828,7 +1174,7 @@ mod tests {
                 outcome: "denial",
                 code: Some("UnauthorizedOperation"),
                 principal: "unknown",
-                action: "unknown",
+                action: "ec2:RunInstances",
                 time: Some("2024-05-01T12:00:00.5"),
             },
             T {

@@ -7,6 +7,7 @@
 //! This module knows nothing of aggregation, hints or sinks.
 
 pub mod actions;
+pub mod iam;
 pub mod message;
 pub mod principal;
 pub mod record;
@@ -161,8 +162,16 @@ pub struct Denial {
     /// The IAM action that was denied (`iam:PassRole`).
     pub action: String,
     /// The API that was called, when it differs from `action`
-    /// (`lambda:CreateFunction` for a PassRole denied inside it).
+    /// (`lambda:CreateFunction` for a PassRole denied inside it); for a
+    /// text line that names only the service (`(Service: AmazonECS; …)`),
+    /// that service's endpoint host (`ecs.amazonaws.com`).
     pub via: Option<String>,
+    /// When the message does not name the denied action but the request
+    /// passes a role to the service (EC2's `iamInstanceProfile` in an
+    /// encoded `RunInstances` denial): the role or instance profile ARN it
+    /// passes. `iam:PassRole` on that role is then the usual cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passes: Option<String>,
     /// The resource ARN (or the resource text of the message).
     pub resource: Option<String>,
     /// Why.
@@ -245,7 +254,8 @@ pub enum ClassifyError {
 /// The byte strings at least one of which every record that classifies as a
 /// [`Outcome::Denial`] or [`Outcome::AuthFailure`] contains (unless the
 /// JSON spells them with `\u` escapes): the error codes of both families and
-/// the message phrase. The prefilter should build its automaton from these,
+/// the message phrases (`not authorized to perform`, and the security-token
+/// sentence of an authentication failure logged without its code). The prefilter should build its automaton from these,
 /// so the two cannot drift apart.
 ///
 /// ```
@@ -258,5 +268,5 @@ pub fn markers() -> impl Iterator<Item = &'static str> {
         .iter()
         .chain(record::AUTH_FAILURE_ERROR_CODES)
         .copied()
-        .chain([message::NOT_AUTHORIZED])
+        .chain([message::NOT_AUTHORIZED, message::SECURITY_TOKEN])
 }

@@ -273,21 +273,53 @@ fn denial(rec: &Record<'_>, code: Option<&str>, msg: &str) -> Denial {
         (Some(src), Some(name)) => Some(iam_action(src, name)),
         _ => None,
     };
-    let (action, via) = match (parsed.action, api) {
-        (Some(a), Some(api)) if !same_action(a, &api) => (normalize(a), Some(api)),
-        (Some(a), _) => (normalize(a), None),
+    // Lambda and CloudFormation answer a PassRole of another account's role
+    // with `Cross-account pass role is not allowed.`, logged under the
+    // calling API: the denied action is iam:PassRole.
+    let named = parsed.action.map(normalize).or_else(|| {
+        parsed
+            .cross_account_passrole
+            .then(|| "iam:PassRole".to_string())
+    });
+    let (action, via) = match (named, api) {
+        (Some(a), Some(api)) if !same_action(&a, &api) => (a, Some(api)),
+        (Some(a), _) => (a, None),
         (None, Some(api)) => (api, None),
         (None, None) => ("unknown".to_string(), None),
     };
 
     // The account a resource named without one belongs to.
     let res_account = recipient.or(p.account.as_deref()).unwrap_or("");
+    // Parsed only when needed: for the resource, or for the role passed.
+    let params = (parsed.resource.is_none() || parsed.action.is_none())
+        .then(|| {
+            rec.request_parameters
+                .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+        })
+        .flatten();
     let resource = match parsed.resource {
         Some(r) => Some(
             resource::legacy_resource_arn(&r, partition, res_account)
                 .unwrap_or_else(|| r.into_owned()),
         ),
-        None => resource_from_request(rec, &action, via.is_some(), partition, res_account),
+        None => resource_from_request(
+            rec,
+            params.as_ref(),
+            &action,
+            via.is_some(),
+            partition,
+            res_account,
+        ),
+    };
+    // The message names no action (EC2's encoded messages, a bare `Access
+    // Denied`) but the request hands the service a role: passing it is the
+    // usual cause.
+    let passes = if parsed.action.is_none() && !action.eq_ignore_ascii_case("iam:PassRole") {
+        params
+            .as_ref()
+            .and_then(|p| resource::passed_role(p, partition, res_account))
+    } else {
+        None
     };
 
     Denial {
@@ -297,6 +329,7 @@ fn denial(rec: &Record<'_>, code: Option<&str>, msg: &str) -> Denial {
         session: p.session,
         action,
         via,
+        passes,
         resource,
         reason: parsed.reason,
         account: recipient.map(str::to_string),
@@ -318,18 +351,14 @@ fn denial(rec: &Record<'_>, code: Option<&str>, msg: &str) -> Denial {
 /// built from `requestParameters`, then the record's first `resources` ARN.
 fn resource_from_request(
     rec: &Record<'_>,
+    params: Option<&serde_json::Value>,
     action: &str,
     is_via: bool,
     partition: &str,
     account: &str,
 ) -> Option<String> {
-    let params = rec
-        .request_parameters
-        .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok());
     if action.eq_ignore_ascii_case("iam:PassRole") {
-        return params
-            .as_ref()
-            .and_then(|p| resource::passed_role(p, partition, account));
+        return params.and_then(|p| resource::passed_role(p, partition, account));
     }
     if is_via {
         // The request's parameters name the called API's resource, not the
@@ -342,7 +371,6 @@ fn resource_from_request(
         account,
     };
     params
-        .as_ref()
         .and_then(|p| resource::from_request(action, p, place))
         .or_else(|| {
             let raw = rec.resources?;

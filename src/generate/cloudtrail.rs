@@ -1037,7 +1037,7 @@ impl Generator {
             "You are not authorized to perform this operation. Encoded authorization failure message: {enc}"
         ));
         let action = format!("ec2:{api}");
-        let truth = self.denial_truth(
+        let mut truth = self.denial_truth(
             &caller,
             &action,
             None,
@@ -1048,6 +1048,10 @@ impl Generator {
             false,
             &rec.event_id,
         );
+        // The request passes an instance profile and the message names no
+        // action: iam:PassRole is the usual cause, so the default scope
+        // keeps it (`Scope::matches_denial`).
+        truth.default_scope |= api == "RunInstances";
         DenialEvent {
             rec,
             truth,

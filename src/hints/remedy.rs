@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::arn::{Arn, Fill};
+use super::arn::{Arn, Fill, is_account_id};
 use super::policy::{self, Resolved};
 use super::tables::{self, OwnerSide};
 use super::text;
@@ -35,7 +35,7 @@ use crate::classify::{self, Denial, DenyKind, Outcome, PolicyType, Reason, Recor
 ///     principal_account: Some("111122223333".into()),
 ///     session: None,
 ///     action: "iam:ListRoles".into(),
-///     via: None,
+///     via: None, passes: None,
 ///     resource: None,
 ///     reason: Reason { kind: DenyKind::Implicit, policy_type: Some(PolicyType::IdentityBased), policy_arn: None },
 ///     account: Some("111122223333".into()),
@@ -91,7 +91,7 @@ pub fn hint_for(group: &Group) -> Hint {
 ///     principal_account: Some("111122223333".into()),
 ///     session: None,
 ///     action: "iam:PassRole".into(),
-///     via: Some("lambda:CreateFunction".into()),
+///     via: Some("lambda:CreateFunction".into()), passes: None,
 ///     resource: Some("arn:aws:iam::111122223333:role/fn".into()),
 ///     reason: Reason::UNKNOWN,
 ///     account: None, region: None, event_time: None, event_id: None,
@@ -142,6 +142,12 @@ struct Facts<'g> {
     /// The action's service, when the action is `service:Name`.
     service: Option<&'g str>,
     passrole: bool,
+    /// The messages named no action but the requests passed a role or
+    /// instance profile ([`Group::passes`]): iam:PassRole is the usual cause.
+    passes: bool,
+    /// An account that could not be compared: the principal's or a
+    /// resource's, masked or cut in the message (`***`, 10 digits).
+    unknown_account: Option<String>,
     resolved: Resolved,
     /// ARNs from the events that live in another account than the principal.
     cross: Vec<String>,
@@ -154,12 +160,16 @@ struct Facts<'g> {
 impl<'g> Facts<'g> {
     fn of(g: &'g Group) -> Facts<'g> {
         let principal_arn = Arn::parse(g.principal());
-        let principal_account = g
+        let written_account = g
             .principal_account()
             .map(str::to_string)
             .filter(|a| !a.is_empty())
             .or_else(|| principal_arn.and_then(|a| a.account()).map(str::to_string))
             .or_else(|| g.principal().strip_prefix("account:").map(str::to_string));
+        // Only a 12-digit account is an account: masked or cut ones are
+        // never compared.
+        let principal_account = written_account.clone().filter(|a| is_account_id(a));
+        let mut unknown_account = written_account.filter(|a| !is_account_id(a));
         let partition = principal_arn
             .map(|a| a.partition)
             .or_else(|| {
@@ -173,26 +183,42 @@ impl<'g> Facts<'g> {
         let fill = Fill {
             partition: partition.clone(),
             region: g.regions().single().map(str::to_string),
-            account: principal_account
-                .clone()
-                .or_else(|| g.accounts().single().map(str::to_string)),
+            account: principal_account.clone().or_else(|| {
+                g.accounts()
+                    .single()
+                    .map(str::to_string)
+                    .filter(|a| is_account_id(a))
+            }),
         };
         let service = tables::split_action(g.action()).map(|(s, _)| s);
         let resolved = if service.is_some() {
-            policy::resolve(g.action(), g.resources().keys(), &fill)
+            policy::resolve(
+                g.action(),
+                g.resources().keys(),
+                &fill,
+                g.via().iter().next(),
+            )
         } else {
             Resolved::default()
         };
         let mut cross = Vec::new();
         let mut cross_accounts = BTreeSet::new();
-        if let Some(pa) = principal_account.as_deref() {
-            for r in g.resources().keys() {
-                if let Some(a) = Arn::parse(r).and_then(|a| a.account()) {
-                    // `aws` owns managed policies: not another customer's account.
-                    if a != pa && a != "aws" {
-                        cross.push(r.to_string());
-                        cross_accounts.insert(a.to_string());
-                    }
+        for r in g.resources().keys() {
+            let Some(a) = Arn::parse(r).and_then(|a| a.account()) else {
+                continue;
+            };
+            // `aws` owns managed policies: not another customer's account.
+            if a == "aws" || a == "*" {
+                continue;
+            }
+            if !is_account_id(a) {
+                unknown_account.get_or_insert_with(|| a.to_string());
+                continue;
+            }
+            if let Some(pa) = principal_account.as_deref() {
+                if a != pa {
+                    cross.push(r.to_string());
+                    cross_accounts.insert(a.to_string());
                 }
             }
         }
@@ -209,6 +235,8 @@ impl<'g> Facts<'g> {
             partition,
             service,
             passrole: g.action().eq_ignore_ascii_case("iam:PassRole"),
+            passes: !g.passes().is_empty() && !g.action().eq_ignore_ascii_case("iam:PassRole"),
+            unknown_account,
             resolved,
             cross,
             cross_accounts: cross_accounts.into_iter().collect(),
@@ -237,6 +265,74 @@ impl<'g> Facts<'g> {
                     .iter()
                     .any(|k| k.eq_ignore_ascii_case(a))
         })
+    }
+
+    /// The roles the requests passed ([`Group::passes`]) as role ARNs: a
+    /// role as it is, an instance profile's role as a placeholder in the
+    /// profile's account.
+    fn passed_roles(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .g
+            .passes()
+            .iter()
+            .map(|p| match Arn::parse(p) {
+                Some(a) if a.resource.starts_with("role/") && is_account_id(a.account) => {
+                    p.to_string()
+                }
+                Some(a) if is_account_id(a.account) => format!(
+                    "arn:{}:iam::{}:role/<ROLE_NAME_WITH_PATH>",
+                    a.partition, a.account
+                ),
+                _ => format!(
+                    "arn:{}:iam::{}:role/<ROLE_NAME_WITH_PATH>",
+                    self.partition,
+                    self.principal_account.as_deref().unwrap_or("*")
+                ),
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The instance profiles the requests passed, by name.
+    fn passed_profiles(&self) -> Vec<String> {
+        self.g
+            .passes()
+            .iter()
+            .filter_map(|p| {
+                p.split_once(":instance-profile/")
+                    .map(|(_, n)| n.to_string())
+            })
+            .collect()
+    }
+
+    /// Every encoded message of the group was cut.
+    fn all_encoded_cut(&self) -> bool {
+        self.g.encoded > 0 && self.g.truncated >= self.g.encoded
+    }
+
+    /// An S3 denial whose messages say nothing of why (`Access Denied`).
+    fn s3_unexplained(&self) -> bool {
+        self.service.is_some_and(|s| s.eq_ignore_ascii_case("s3"))
+            && self.g.encoded == 0
+            && self
+                .reasons
+                .iter()
+                .all(|(r, _)| r.kind == DenyKind::Unknown)
+    }
+
+    /// What the requests passed, in words: `instance profile web`, `role X`.
+    fn passes_words(&self) -> String {
+        let profiles = self.passed_profiles();
+        if !profiles.is_empty() {
+            return format!(
+                "instance profile {} (find its role with `aws iam get-instance-profile --instance-profile-name {} --query 'InstanceProfile.Roles[].Arn'`)",
+                text::list(&profiles, 3),
+                profiles[0]
+            );
+        }
+        format!("role {}", text::list(&self.passed_roles(), 3))
     }
 
     /// Roles the principal may pass: those not in another account.
@@ -341,6 +437,11 @@ fn rank(f: &Facts) -> Vec<(u8, HintCode, Option<Reason>)> {
     if !(f.passrole && f.passable_roles().is_empty()) {
         out.push((40, f.identity_code(), identity_reason));
     }
+    if f.passes && f.reasons.iter().all(|(r, _)| r.kind == DenyKind::Unknown) {
+        // Above decode-message: passing the role is the usual cause, and
+        // what the PassRole alert and the default scope look for.
+        out.push((46, HintCode::AllowPassrole, None));
+    }
     if f.g.encoded > 0 {
         let nothing_known = f.reasons.iter().all(|(r, _)| r.kind == DenyKind::Unknown);
         out.push((
@@ -357,32 +458,46 @@ fn rank(f: &Facts) -> Vec<(u8, HintCode, Option<Reason>)> {
 /// The statement the principal's identity-based policy needs, as a
 /// document; `null` when no identity-policy change can help.
 fn identity_policy(f: &Facts) -> Value {
-    if f.service.is_none() {
+    if f.service.is_none() || !f.resolved.known {
         return Value::Null;
     }
+    let condition = |services: Vec<&str>| {
+        let v = match services.as_slice() {
+            [one] => json!(one),
+            many => json!(many),
+        };
+        json!({ "StringEquals": { "iam:PassedToService": v } })
+    };
     if f.passrole {
         let roles = f.passable_roles();
         if roles.is_empty() {
             return Value::Null;
         }
-        let condition = passed_to(f).ok().map(|services| {
-            let v = match services.as_slice() {
-                [one] => json!(one),
-                many => json!(many),
-            };
-            json!({ "StringEquals": { "iam:PassedToService": v } })
-        });
         return policy::policy_document(vec![policy::allow_statement(
             f.g.action(),
             &roles,
-            condition,
+            passed_to(f).ok().map(condition),
         )]);
     }
-    policy::policy_document(vec![policy::allow_statement(
+    let own = policy::allow_statement(
         f.g.action(),
-        &f.resolved.arns,
+        if f.resolved.resourceless {
+            &[]
+        } else {
+            &f.resolved.arns
+        },
         None,
-    )])
+    );
+    if f.passes {
+        // The role passed, then the action itself: either may be missing.
+        let pass = policy::allow_statement(
+            "iam:PassRole",
+            &f.passed_roles(),
+            tables::passed_to_service(f.g.action()).map(|s| condition(vec![s])),
+        );
+        return policy::policy_document(vec![pass, own]);
+    }
+    policy::policy_document(vec![own])
 }
 
 /// The service principals the roles were passed to, or why there is no
@@ -549,10 +664,31 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
             f.target(),
             owner_words(g.action())
         ),
+        HintCode::DecodeMessage if f.all_encoded_cut() => format!(
+            "The encoded authorization message for {} was cut (it ends in ...), so it cannot be decoded. {}",
+            g.action(),
+            text::FULL_ENCODED_MESSAGE
+        ),
         HintCode::DecodeMessage => format!(
             "Decode the authorization message to learn why {} was denied: {}",
             g.action(),
             text::DECODE_COMMAND
+        ),
+        HintCode::AllowPassrole if f.passes => format!(
+            "The message does not say what was denied, but the request passes {} to {}: the usual cause is iam:PassRole on that role. Allow iam:PassRole on {}{} in the identity-based policy of {p}, then retry; {}",
+            f.passes_words(),
+            tables::passed_to_service(g.action()).unwrap_or("the service"),
+            text::list(&f.passed_roles(), 3),
+            tables::passed_to_service(g.action())
+                .map(|s| format!(" with iam:PassedToService = {s}"))
+                .unwrap_or_default(),
+            if g.encoded > 0 && f.all_encoded_cut() {
+                "the message itself was cut and cannot be decoded (see below)."
+            } else if g.encoded > 0 {
+                "decode the message to confirm (see below)."
+            } else {
+                "if it still fails, the call itself needs allowing (the second statement)."
+            }
         ),
         HintCode::AllowPassrole => format!(
             "Allow iam:PassRole on {}{} in the identity-based policy of {p}.",
@@ -565,6 +701,11 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         HintCode::ProfilerAgent => format!(
             "Let the CodeGuru Profiler agent running as {p} call {}: attach the managed policy AmazonCodeGuruProfilerAgentAccess to it, or add it to the profiling group's agentPermissions.",
             f.target()
+        ),
+        HintCode::AllowAction if f.s3_unexplained() => format!(
+            "S3 answered only \"Access Denied\", which does not say which policy denied {}. If the identity-based policy of {p} lacks it, allow it (the policy below); if it has it, one of these denies it: {}",
+            f.target(),
+            text::S3_DENIERS
         ),
         HintCode::AccessKeys | HintCode::AllowAction => {
             format!("Allow {} in the identity-based policy of {p}.", f.target())
@@ -583,9 +724,17 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         HintCode::ResourceMissingAllow => {
             format!("Who: {}.", f.who(main))
         }
+        HintCode::DecodeMessage if f.all_encoded_cut() => format!(
+            "Who: whoever made the call has the whole message; then {}.",
+            f.who(None)
+        ),
         HintCode::DecodeMessage => format!(
             "Who: anyone in the account allowed sts:DecodeAuthorizationMessage can decode it; then {}.",
             f.who(None)
+        ),
+        HintCode::ExplicitDeny => format!("Who: {}.", text::WHO_UNTYPED_DENY),
+        HintCode::AllowAction if f.s3_unexplained() => format!(
+            "Who: the administrator of {p}'s identity-based policies for the first; the bucket's owner for its bucket policy, ACLs, Object Ownership and Block Public Access; the KMS key's owner for its key policy; the AWS Organizations administrator for SCPs and RCPs; the VPC endpoint's owner for its policy."
         ),
         _ => format!("Who: {}.", f.who(main)),
     };
@@ -648,9 +797,13 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         lines.push(resource_side_line(f, resource_policy));
     }
     if f.resolved.unnamed && code != HintCode::CrossAccountPassrole {
-        lines.push("Note: the events name no resource; fill in the <PLACEHOLDERS> in the policy (the ARN follows the service's template).".to_string());
+        let stars = f.resolved.arns.iter().any(|a| a.contains('*'));
+        lines.push(format!(
+            "Note: the events name no resource; fill in the <PLACEHOLDERS>{} in the policy (its ARNs follow the action's formats in the Service Authorization Reference).",
+            if stars { " and narrow the *" } else { "" }
+        ));
     } else if f.resolved.placeholder {
-        lines.push("Note: fill in the <PLACEHOLDERS> in the policy: the events did not say which region or account.".to_string());
+        lines.push("Note: the events did not say which region or account: the policy has * there (and <PLACEHOLDERS> for names); narrow them.".to_string());
     }
     if !f.resolved.built.is_empty() {
         let names: Vec<String> = f.resolved.built.iter().map(|(n, _)| n.clone()).collect();
@@ -665,14 +818,22 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
             g.action()
         ));
     }
-    if g.encoded > 0 && code != HintCode::DecodeMessage {
+    if g.encoded > 0 && f.all_encoded_cut() {
+        if code != HintCode::DecodeMessage {
+            lines.push(format!(
+                "Note: the encoded message was cut (it ends in ...), so it cannot be decoded. {}",
+                text::FULL_ENCODED_MESSAGE
+            ));
+        }
+    } else if g.encoded > 0 && code != HintCode::DecodeMessage {
         lines.push(text::encoded_note(g.encoded));
     } else if code == HintCode::DecodeMessage {
         lines.push("Decoding needs sts:DecodeAuthorizationMessage; the decoded message names the denying policy and the request context. The policy below is the identity side's allow, to check against it.".to_string());
     }
-    if g.truncated > 0 {
+    if g.truncated > 0 && !(g.encoded > 0 && f.all_encoded_cut()) {
         lines.push(text::truncated_note(g.truncated));
     }
+    facts_notes(f, code, &mut lines);
     if f.reasons.len() > 1 {
         let all: Vec<String> = f
             .reasons
@@ -682,6 +843,88 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         lines.push(format!("Reasons: {}.", all.join(", ")));
     }
     lines.join("\n")
+}
+
+/// Notes from what the IAM data and the events say: accounts that could
+/// not be compared, resources that cannot be the action's, the other
+/// resource types the action needs, dependent actions, documentation.
+fn facts_notes(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
+    let g = f.g;
+    if let Some(a) = &f.unknown_account {
+        lines.push(format!(
+            "Note: the account '{a}' in the message is masked or cut, so it is not known: the hint assumes the principal and the resource are in the same account{}. If they are not, both accounts must allow the call{}.",
+            if f.resolved.masked.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (the policy writes {} for it)",
+                    f.principal_account.as_deref().unwrap_or("*")
+                )
+            },
+            if f.passrole || f.passes {
+                ", and a role of another account cannot be passed at all"
+            } else {
+                ""
+            }
+        ));
+    }
+    for (r, formats) in &f.resolved.rejected {
+        lines.push(format!(
+            "Note: {r} cannot be what {} acts on (its ARN formats: {formats}); the policy names a placeholder instead: check the resource in the message.",
+            g.action()
+        ));
+    }
+    if f.resolved.phone {
+        lines.push(format!(
+            "Note: {} to a phone number (SMS) is authorized on \"Resource\": \"*\" only; restrict it with a condition (e.g. on aws:RequestedRegion) if needed.",
+            g.action()
+        ));
+    }
+    if !f.resolved.also_required.is_empty() {
+        lines.push(format!(
+            "Note: {} also needs the resource types {} (the policy grants them with *; narrow them to the IDs the call uses).",
+            g.action(),
+            f.resolved.also_required.join(", ")
+        ));
+    }
+    if f.service.is_some() && !f.resolved.known {
+        lines.push(format!(
+            "Note: the IAM data ({}) has no action {}: check its name and service prefix; no policy is offered for an action that does not exist.",
+            crate::classify::iam::source(),
+            g.action()
+        ));
+    }
+    if let Some(a) = crate::classify::iam::action(g.action()) {
+        let deps: Vec<&str> = a
+            .dependent_actions()
+            .filter(|d| !d.eq_ignore_ascii_case("iam:PassRole") || !f.passes)
+            .collect();
+        if !deps.is_empty() && code != HintCode::CrossAccountPassrole {
+            lines.push(format!(
+                "Depending on the request, {a} also needs: {} (Service Authorization Reference).",
+                deps.join(", ")
+            ));
+        }
+        if a.access_level() == "Permissions management" && f.resolved.known && !f.passrole {
+            lines.push(format!(
+                "Note: {a} is a permissions-management action: whoever holds it can change who may do what on the resource (and so grant itself more), so grant it only to the resource's administrators."
+            ));
+        }
+        let doc = a.doc_url().map(|u| format!("{u}; ")).unwrap_or_default();
+        lines.push(format!("Docs: {a}: {doc}{}", a.service().reference_url));
+    }
+    if let Some(m) = &g.example_message() {
+        if m.contains("managed-rule") {
+            lines.push(text::MANAGED_RULE_NOTE.to_string());
+        }
+    }
+    if g.action().eq_ignore_ascii_case("logs:TagResource")
+        && g.via()
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case("logs:CreateLogGroup"))
+    {
+        lines.push("Note: creating a log group with tags needs logs:TagResource as well as logs:CreateLogGroup (CloudWatch Logs checks both).".to_string());
+    }
 }
 
 fn passrole_lines(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
@@ -698,10 +941,10 @@ fn passrole_lines(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
         Ok(services) => lines.push(format!(
             "The condition iam:PassedToService = {} limits the grant to the service the API ({}) hands the role to; that role's trust policy must trust it too.",
             services.join(", "),
-            f.g.via().iter().collect::<Vec<_>>().join(", ")
+            f.g.via().iter().map(str::to_string).collect::<Vec<_>>().join(", ")
         )),
         Err(why) => lines.push(format!(
-            "No iam:PassedToService condition: {why}; add one (e.g. lambda.amazonaws.com) once known, to keep the grant least-privilege."
+            "No iam:PassedToService condition: {why}; add one once known (the principal of the service that receives the role, such as ecs-tasks.amazonaws.com for ECS tasks or ec2.amazonaws.com for an instance profile), to keep the grant least-privilege."
         )),
     }
 }

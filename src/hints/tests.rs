@@ -24,6 +24,7 @@ fn d(action: &str) -> Denial {
         session: None,
         action: action.into(),
         via: None,
+        passes: None,
         resource: None,
         reason: implicit(PolicyType::IdentityBased),
         account: Some(ACCT.into()),
@@ -254,7 +255,7 @@ fn cases() -> Vec<Case> {
             policy: Some((
                 "codeguru-profiler:GetProfile",
                 vec![
-                    "arn:aws:codeguru-profiler:<REGION>:111122223333:profilingGroup/<PROFILING_GROUP_NAME>",
+                    "arn:aws:codeguru-profiler:*:111122223333:profilingGroup/<PROFILING_GROUP_NAME>",
                 ],
             )),
             phrases: &["name no resource", "<PLACEHOLDERS>"],
@@ -777,7 +778,7 @@ fn cases() -> Vec<Case> {
             codes: &[H::AccessKeys],
             policy: Some((
                 "iam:CreateAccessKey",
-                vec!["arn:aws:iam::111122223333:user/<USER_NAME>"],
+                vec!["arn:aws:iam::111122223333:user/<USER_NAME_WITH_PATH>"],
             )),
             phrases: &["${aws:username}", "<PLACEHOLDERS>"],
             ..Case::default()
@@ -837,7 +838,21 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn golden_cases() {
-    for case in cases() {
+    // Every failing case is reported, not only the first.
+    let failed: Vec<String> = cases()
+        .into_iter()
+        .filter_map(|case| {
+            let name = case.name;
+            std::panic::catch_unwind(move || check_case(case))
+                .err()
+                .map(|_| name.to_string())
+        })
+        .collect();
+    assert!(failed.is_empty(), "failing cases: {failed:#?}");
+}
+
+fn check_case(case: Case) {
+    {
         let name = case.name;
         let h = hint_for(&group(&case.denials));
         assert_eq!(h.code, case.code, "{name}\n{}", h.text);

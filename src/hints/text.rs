@@ -95,6 +95,18 @@ pub(crate) fn messages(n: u64) -> String {
     }
 }
 
+/// How to get an encoded message that was cut, whole.
+pub(crate) const FULL_ENCODED_MESSAGE: &str = "Get the whole message from the caller's own error output (the SDK, CLI, console or Terraform print it in full; CloudTrail cuts errorMessage at 1024 characters), or repeat the call with --dry-run (EC2 then checks the permissions and answers with the full message without acting), and decode that one with `aws sts decode-authorization-message`.";
+
+/// Who can fix an explicit deny whose policy type the message does not name.
+pub(crate) const WHO_UNTYPED_DENY: &str = "whoever owns the denying policy, which the message does not name: an SCP or RCP (the AWS Organizations administrator), a permissions boundary or session policy (whoever sets them), a resource-based or VPC endpoint policy (the resource's or endpoint's owner), or an identity-based policy of the principal (its administrator); the decoded message, or CloudTrail's record of the call, tells which";
+
+/// Which policies can make S3 answer a bare `Access Denied`.
+pub(crate) const S3_DENIERS: &str = "the bucket policy (an explicit Deny, or no Allow for a caller of another account); the object's ACL or the bucket's Object Ownership setting (objects another account uploaded); the KMS key policy of an SSE-KMS object (kms:Decrypt / kms:GenerateDataKey); S3 Block Public Access; an SCP or RCP of the organization; a VPC endpoint policy when the call goes through an endpoint.";
+
+/// Step Functions' managed rules.
+pub(crate) const MANAGED_RULE_NOTE: &str = "Step Functions creates an EventBridge managed rule for .sync and .waitForTaskToken integrations: the state machine's role needs events:PutTargets, events:PutRule and events:DescribeRule on arn:aws:events:<REGION>:<ACCOUNT>:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule (or the rule of the integrated service).";
+
 /// The note on encoded messages.
 pub(crate) fn encoded_note(n: u64) -> String {
     format!(

@@ -171,6 +171,11 @@ pub struct ReportGroup {
     pub vpc_endpoints: Vec<String>,
     /// Error codes.
     pub error_codes: Vec<String>,
+    /// Roles or instance profiles the requests passed when their messages
+    /// named no action (an encoded EC2 `RunInstances` with an instance
+    /// profile). Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passes: Vec<String>,
     /// Lists that were cut (at `--list-max` values): what they left out,
     /// by list name (`resources`, `sessions`, …). Absent when nothing was.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -297,6 +302,7 @@ impl ReportGroup {
             regions: strings(g.regions()),
             vpc_endpoints: strings(g.vpc_endpoints()),
             error_codes: strings(g.error_codes()),
+            passes: strings(g.passes()),
             unlisted,
             first_seen: g.first_seen().map(str::to_string),
             last_seen: g.last_seen().map(str::to_string),

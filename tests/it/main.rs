@@ -6,6 +6,7 @@ mod deploy;
 mod faultproxy;
 mod formats;
 mod live_queries;
+mod messages;
 mod moto;
 mod prom;
 mod replay;
