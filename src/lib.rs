@@ -16,7 +16,7 @@
 //!   = scan ([`scan`])                      the stages above, composed
 //! aggregate ([`aggregate`])                groups, dedup, counters (bounded)
 //! hints ([`hints`])                        what to do, per group
-//! sinks: [`report`] (JSON/table/markdown), [`metrics`] + [`events`],
+//! sinks: [`report`] (JSON/table/markdown), [`page`] (HTML), [`metrics`] + [`events`],
 //!        [`shardfile`] (state for merge), checkpoints ([`watch`])
 //! drivers: [`replay`], [`merge`], [`watch`] (the sidecar)
 //! ```
@@ -37,6 +37,7 @@ pub mod hints;
 pub mod input;
 pub mod merge;
 pub mod metrics;
+pub mod page;
 pub mod prefilter;
 pub mod replay;
 pub mod report;

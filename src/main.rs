@@ -60,6 +60,8 @@ enum OutputFormat {
     Table,
     Json,
     Markdown,
+    /// One self-contained HTML page (a file for a ticket or an email).
+    Html,
 }
 
 #[derive(clap::Args, Debug)]
@@ -342,6 +344,10 @@ fn write_report(run: &Run, out: &OutputArgs) -> Result<()> {
     let text = match out.format {
         OutputFormat::Table => run.to_table(out.top),
         OutputFormat::Markdown => run.to_markdown(out.top),
+        OutputFormat::Html => denytrail::page::render(
+            &run.report_top(denytrail::page::MAX_ROWS),
+            &denytrail::page::PageOptions::file(),
+        )?,
         OutputFormat::Json => {
             // Streamed a group at a time: a million groups never sit in
             // memory as text.
@@ -381,7 +387,7 @@ fn run_explain(a: ExplainArgs) -> Result<u8> {
         .context("this does not look like an AWS authorization error message")?;
     let text = match a.format {
         OutputFormat::Json => serde_json::to_string_pretty(&hint)? + "\n",
-        OutputFormat::Table | OutputFormat::Markdown => {
+        OutputFormat::Table | OutputFormat::Markdown | OutputFormat::Html => {
             let mut s = format!("hint [{}]\n", hint.code.as_str());
             for line in hint.text.lines() {
                 s += &report::shown(line);

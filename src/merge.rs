@@ -200,6 +200,5 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Run, MergeError> {
                 })?;
         }
     }
-    let (totals, groups, errors) = merger.finish().finish();
-    Ok(Run::new(&totals, groups, &errors, scope, None))
+    Ok(Run::new(merger.finish().finish(), scope, None))
 }

@@ -257,8 +257,13 @@ pub fn replay(
     let scope = scanner.scope().describe();
     let shard = opts.shard.map(|s| s.to_string());
     let list_max = agg.list_max();
-    let (totals, groups, position, errors) = agg.finish_numbered();
-    let mut run = Run::new(&totals, groups, &errors, scope, shard);
+    let finished = agg.finish();
+    let (totals, errors, position) = (
+        finished.totals.clone(),
+        finished.errors.clone(),
+        finished.position.clone(),
+    );
+    let mut run = Run::new(finished, scope, shard);
     if let (Some(sp), Some(o)) = (spill, shard_output) {
         let state = ShardStateRef {
             version: STATE_VERSION,
@@ -268,6 +273,7 @@ pub fn replay(
             totals: &totals,
             groups: &run.groups,
             errors: &errors,
+            timeline: &run.timeline,
             events: 0,
         };
         let pos = |id: u32| position.get(id as usize).copied().unwrap_or(u32::MAX);

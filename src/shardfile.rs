@@ -158,11 +158,13 @@ pub fn write(
                     group,
                     contribution,
                     account,
+                    time,
                 } => EventRecord::Denial {
                     key,
                     group: position(group),
                     contribution,
                     account,
+                    time,
                 },
                 other => other,
             };

@@ -17,11 +17,13 @@
 //! | [`group`] | one principal/action group: exact counts, bounded lists that are the same whatever the order or split |
 //! | [`dedup`] | repeated-delivery detection, exact or a window |
 //! | [`totals`] | the counters behind the report's summary |
+//! | [`timeline`] | denials over time by action, bounded (the web page's chart) |
 //! | [`shard`] | the compact record of a shard's events that `merge` dedups with |
 
 pub mod dedup;
 pub mod group;
 pub mod shard;
+pub mod timeline;
 pub mod totals;
 
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -104,6 +106,7 @@ impl AggregatorBuilder {
             live: 0,
             index: GroupIndex::default(),
             templates: group::Templates::default(),
+            timeline: timeline::Timeline::default(),
             dedup: match self.dedup {
                 None => Dedup::Exact(dedup::ExactSet::new()),
                 Some(n) => Dedup::Window(dedup::Window::new(n)),
@@ -147,6 +150,8 @@ pub struct Aggregator {
     index: GroupIndex,
     /// Example message shapes shared by the groups.
     templates: group::Templates,
+    /// Denials over time by action.
+    timeline: timeline::Timeline,
     dedup: Dedup,
     totals: Totals,
     errors: Errors,
@@ -241,6 +246,7 @@ impl Aggregator {
     fn count_in(&mut self, id: u32, d: &Denial) {
         if let Some(Some(g)) = self.groups.get_mut(id as usize) {
             g.add_shared(d, Some(&mut self.templates));
+            self.timeline.record(g.action(), d.event_time.as_deref());
         }
     }
 
@@ -390,17 +396,34 @@ impl Aggregator {
         self.totals.duplicates += n;
     }
 
-    /// The groups, sorted the way reports show them, the counters and the
-    /// listed errors.
-    pub fn finish(self) -> (Totals, Vec<Group>, Vec<InputError>) {
-        let (t, g, _, e) = self.finish_numbered();
-        (t, g, e)
+    /// Denials over time by action.
+    pub fn timeline(&self) -> &timeline::Timeline {
+        &self.timeline
     }
 
-    /// As [`finish`](Aggregator::finish), with the position each group
-    /// number ended at (`u32::MAX` for removed groups). The groups are
-    /// sorted where they are: no second copy of them is made.
-    pub fn finish_numbered(self) -> (Totals, Vec<Group>, Vec<u32>, Vec<InputError>) {
+    /// Fold in another run's timeline (see [`absorb`](Aggregator::absorb)).
+    pub fn absorb_timeline(&mut self, t: &timeline::Timeline) {
+        self.timeline.merge(t);
+    }
+
+    /// What has been counted so far, as [`finish`](Aggregator::finish)
+    /// gives it, leaving the aggregate as it is (the sidecar's `/report`).
+    pub fn snapshot(&self) -> Finished {
+        let mut groups: Vec<Group> = self.groups().cloned().collect();
+        groups.sort_by(report_order);
+        Finished {
+            totals: self.totals.clone(),
+            groups,
+            position: Vec::new(),
+            errors: self.errors.listed(),
+            timeline: self.timeline.clone(),
+        }
+    }
+
+    /// Everything counted: the groups sorted the way reports show them
+    /// (where they are: no second copy of them is made), with the
+    /// position each group number ended at.
+    pub fn finish(self) -> Finished {
         let errors = self.errors.listed();
         let n = self.groups.len();
         for (i, g) in self.groups.iter().enumerate() {
@@ -414,7 +437,13 @@ impl Aggregator {
         for (pos, g) in groups.iter().enumerate() {
             position[g.number() as usize] = pos as u32;
         }
-        (self.totals, groups, position, errors)
+        Finished {
+            totals: self.totals,
+            groups,
+            position,
+            errors,
+            timeline: self.timeline,
+        }
     }
 
     /// What the sidecar's checkpoint saves: the groups in number order, the
@@ -423,6 +452,7 @@ impl Aggregator {
         self.compact();
         Saved {
             totals: self.totals.clone(),
+            timeline: self.timeline.clone(),
             groups: self.groups().cloned().collect(),
             dedup: match &self.dedup {
                 Dedup::Window(w) => w.entries(),
@@ -436,6 +466,7 @@ impl Aggregator {
     /// aggregator.
     pub fn restore(&mut self, s: Saved) {
         self.totals = s.totals;
+        self.timeline = s.timeline;
         self.groups.clear();
         self.index = GroupIndex::default();
         self.live = 0;
@@ -518,11 +549,30 @@ impl GroupIndex {
     }
 }
 
+/// What an aggregate counted, once it is done.
+#[derive(Debug)]
+pub struct Finished {
+    /// The counters.
+    pub totals: Totals,
+    /// The groups, in report order.
+    pub groups: Vec<Group>,
+    /// By group number, the position the group ended at (`u32::MAX` for
+    /// removed groups).
+    pub position: Vec<u32>,
+    /// The listed input errors.
+    pub errors: Vec<InputError>,
+    /// Denials over time by action.
+    pub timeline: timeline::Timeline,
+}
+
 /// An aggregate as the sidecar's checkpoint saves it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Saved {
     /// The counters.
     pub totals: Totals,
+    /// Denials over time by action.
+    #[serde(default)]
+    pub timeline: timeline::Timeline,
     /// The groups, numbered by position.
     pub groups: Vec<Group>,
     /// The dedup window, oldest first: key and group number.
@@ -688,7 +738,7 @@ mod tests {
             ));
             assert_eq!(a.duplicates(), 2);
             assert_eq!(a.denials(), 4);
-            let (_, g, _) = a.finish();
+            let g = a.finish().groups;
             assert_eq!(g.len(), 2, "no group for the copy's principal");
             assert_eq!((g[0].principal(), g[0].count), ("p1", 2));
             assert_eq!((g[1].principal(), g[1].count), ("p2", 2));
@@ -718,13 +768,16 @@ mod tests {
             ds.iter().skip(part).step_by(3).for_each(|d| {
                 p.add(d);
             });
-            let (t, g, e) = p.finish();
-            merged.absorb(&t, g, e);
+            let f = p.finish();
+            merged.absorb(&f.totals, f.groups, f.errors);
+            merged.absorb_timeline(&f.timeline);
         }
-        let (tw, gw, _) = whole.finish();
-        let (tm, gm, _) = merged.finish();
-        assert_eq!(gm, gw);
-        assert_eq!(tm, tw);
+        let w = whole.finish();
+        let m = merged.finish();
+        assert_eq!(m.groups, w.groups);
+        assert_eq!(m.totals, w.totals);
+        assert_eq!(m.timeline, w.timeline);
+        let gw = w.groups;
         assert!(
             gw.iter()
                 .all(|g| g.resources().is_cut() && g.resources().len() == 8)

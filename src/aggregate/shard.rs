@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dedup::ExactSet;
 use super::group::{Contribution, Group, List};
+use super::timeline::{Timeline, event_seconds};
 use super::totals::Totals;
 use super::{Aggregator, NO_GROUP};
 use crate::classify::Denial;
@@ -45,6 +46,8 @@ pub struct ShardState {
     pub groups: Vec<Group>,
     /// The listed input errors.
     pub errors: Vec<InputError>,
+    /// Denials over time by action.
+    pub timeline: Timeline,
     /// Event records that follow.
     pub events: u64,
 }
@@ -67,6 +70,8 @@ pub struct ShardStateRef<'a> {
     pub groups: &'a [Group],
     /// The listed input errors.
     pub errors: &'a [InputError],
+    /// Denials over time by action.
+    pub timeline: &'a Timeline,
     /// Event records that follow.
     pub events: u64,
 }
@@ -84,6 +89,8 @@ pub enum EventRecord {
         contribution: Contribution,
         /// The 32-bit hash prefix of the account that recorded it.
         account: Option<u32>,
+        /// Its event time, in Unix seconds (for the timeline).
+        time: Option<i64>,
     },
     /// An authentication failure.
     AuthFailure {
@@ -113,6 +120,7 @@ impl EventRecord {
             group,
             contribution: Contribution::of(d),
             account: d.account.as_deref().map(Contribution::account),
+            time: d.event_time.as_deref().and_then(event_seconds),
         })
     }
 
@@ -124,6 +132,7 @@ impl EventRecord {
                 group,
                 contribution: c,
                 account,
+                time,
             } => {
                 out.push(0);
                 out.extend_from_slice(&key.to_le_bytes());
@@ -138,9 +147,16 @@ impl EventRecord {
                     mask |= 1 << ACCOUNT_BIT;
                 }
                 out.extend_from_slice(&mask.to_le_bytes());
-                out.push(u8::from(c.encoded) | u8::from(c.truncated) << 1);
+                out.push(
+                    u8::from(c.encoded)
+                        | u8::from(c.truncated) << 1
+                        | u8::from(time.is_some()) << 2,
+                );
                 for f in c.fields.iter().flatten().chain(account) {
                     out.extend_from_slice(&f.to_le_bytes());
+                }
+                if let Some(t) = time {
+                    out.extend_from_slice(&t.to_le_bytes());
                 }
             }
             EventRecord::AuthFailure { key, code } => {
@@ -202,7 +218,14 @@ impl EventRecord {
                 } else {
                     None
                 };
-                if flags > 3 {
+                let time = if flags & 4 != 0 {
+                    let Some(t) = u64_at(at) else { return Ok(None) };
+                    at += 8;
+                    Some(t as i64)
+                } else {
+                    None
+                };
+                if flags > 7 {
                     return Err(bad("unknown flags"));
                 }
                 Ok(Some((
@@ -211,6 +234,7 @@ impl EventRecord {
                         group,
                         contribution: c,
                         account,
+                        time,
                     },
                     at,
                 )))
@@ -265,6 +289,7 @@ pub struct ShardMerger {
     offsets: Vec<usize>,
     totals: Vec<Totals>,
     errors: Vec<InputError>,
+    timeline: Timeline,
     list_max: usize,
     /// Events counted by more than one shard.
     between: u64,
@@ -283,6 +308,7 @@ impl ShardMerger {
         self.groups.extend(s.groups);
         self.totals.push(s.totals);
         self.errors.extend(s.errors);
+        self.timeline.merge(&s.timeline);
         self.list_max = self.list_max.max(s.list_max);
         self.offsets.len() - 1
     }
@@ -302,6 +328,7 @@ impl ShardMerger {
                 group,
                 contribution,
                 account,
+                time,
             } => {
                 let at = start + *group as usize;
                 if at >= end {
@@ -317,6 +344,8 @@ impl ShardMerger {
                 // Counted by an earlier shard too: take it back here.
                 self.between += 1;
                 self.groups[at].take_back(contribution);
+                let action = self.groups[at].action().to_string();
+                self.timeline.take_back(&action, *time);
                 let first = first as usize;
                 if first != at && first != NO_GROUP as usize {
                     // The copy's recording account goes where the first copy
@@ -362,6 +391,7 @@ impl ShardMerger {
             agg.absorb(t, Vec::new(), Vec::new());
         }
         agg.absorb(&Totals::default(), groups, self.errors);
+        agg.absorb_timeline(&self.timeline);
         agg.add_duplicates(self.between);
         agg
     }
@@ -392,6 +422,7 @@ mod tests {
                     truncated: false,
                 },
                 account: Some(9),
+                time: Some(1_714_564_800),
             },
             EventRecord::AuthFailure {
                 key: u64::MAX,

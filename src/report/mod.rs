@@ -20,7 +20,8 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{Group, List, ListView, Totals, sort_groups};
+use crate::aggregate::timeline::Timeline;
+use crate::aggregate::{Finished, Group, List, ListView, Totals, sort_groups};
 use crate::classify::{DenyKind, PrincipalKind, Reason};
 use crate::hints::{self, Hint};
 use crate::input::InputError;
@@ -249,6 +250,13 @@ pub struct Report {
     /// what `denytrail merge` needs to dedup across shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_state: Option<ShardStateFile>,
+    /// Denials over time by action (the web page's chart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
+    /// `watch` only: per configured source, the Unix time the newest record
+    /// was read from it (as `denytrail_last_event_timestamp_seconds`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_event: BTreeMap<String, f64>,
 }
 
 fn strings(l: ListView<'_>) -> Vec<String> {
@@ -339,20 +347,25 @@ pub struct Run {
     pub errors: Vec<ReportError>,
     /// Shard runs: the state file beside the report.
     pub shard_state: Option<ShardStateFile>,
+    /// Denials over time by action.
+    pub timeline: Timeline,
+    /// `watch` only: per source, the Unix time its newest record was read.
+    pub last_event: BTreeMap<String, f64>,
 }
 
 impl Run {
-    /// A run's counters, groups (any order) and listed errors. The one
-    /// place a report's content is put together.
-    pub fn new(
-        totals: &Totals,
-        mut groups: Vec<Group>,
-        errors: &[InputError],
-        scope: String,
-        shard: Option<String>,
-    ) -> Run {
+    /// What an aggregate counted, as a run over `scope` (and shard
+    /// `shard`). The one place a report's content is put together.
+    pub fn new(f: Finished, scope: String, shard: Option<String>) -> Run {
+        let Finished {
+            totals,
+            mut groups,
+            errors,
+            timeline,
+            ..
+        } = f;
         sort_groups(&mut groups);
-        let summary = Summary::new(totals, &groups, scope, shard);
+        let summary = Summary::new(&totals, &groups, scope, shard);
         Run {
             summary,
             groups,
@@ -362,17 +375,27 @@ impl Run {
                 .map(ReportError::from)
                 .collect(),
             shard_state: None,
+            timeline,
+            last_event: BTreeMap::new(),
         }
     }
 
     /// The whole report, every group rendered.
     pub fn report(&self) -> Report {
+        self.report_top(0)
+    }
+
+    /// The report with only the `top` largest groups rendered (0: all): a
+    /// page shows a few thousand at most.
+    pub fn report_top(&self, top: usize) -> Report {
         Report {
             version: SCHEMA_VERSION,
             summary: self.summary.clone(),
-            groups: self.groups.iter().map(ReportGroup::from_group).collect(),
+            groups: self.top(top),
             errors: self.errors.clone(),
             shard_state: self.shard_state.clone(),
+            timeline: Some(self.timeline.clone()),
+            last_event: self.last_event.clone(),
         }
     }
 
@@ -385,7 +408,11 @@ impl Run {
                 .iter()
                 .map(|g| Cow::Owned(ReportGroup::from_group(g))),
             &self.errors,
-            self.shard_state.as_ref(),
+            Tail {
+                shard_state: self.shard_state.as_ref(),
+                timeline: Some(&self.timeline),
+                last_event: &self.last_event,
+            },
         )
     }
 
@@ -439,7 +466,11 @@ impl Report {
             &self.summary,
             self.groups.iter().map(Cow::Borrowed),
             &self.errors,
-            self.shard_state.as_ref(),
+            Tail {
+                shard_state: self.shard_state.as_ref(),
+                timeline: self.timeline.as_ref(),
+                last_event: &self.last_event,
+            },
         );
         String::from_utf8(out).unwrap_or_default()
     }
@@ -488,12 +519,19 @@ pub(crate) struct View<'a> {
 /// The JSON layout: one object, the summary on one line, each group on a
 /// line of its own (compact, so that a report of a million groups stays a
 /// stream a tool can read line by line and people can grep).
+/// The fields written after the errors.
+struct Tail<'a> {
+    shard_state: Option<&'a ShardStateFile>,
+    timeline: Option<&'a Timeline>,
+    last_event: &'a BTreeMap<String, f64>,
+}
+
 fn write_json<'g>(
     w: &mut dyn Write,
     summary: &Summary,
     groups: impl Iterator<Item = Cow<'g, ReportGroup>>,
     errors: &[ReportError],
-    shard_state: Option<&ShardStateFile>,
+    tail: Tail<'_>,
 ) -> io::Result<()> {
     write!(w, "{{\"version\":{SCHEMA_VERSION},\n\"summary\":")?;
     serde_json::to_writer(&mut *w, summary)?;
@@ -508,9 +546,17 @@ fn write_json<'g>(
         serde_json::to_writer(&mut *w, e)?;
     }
     w.write_all(b"\n]")?;
-    if let Some(s) = shard_state {
+    if let Some(s) = tail.shard_state {
         w.write_all(b",\n\"shard_state\":")?;
         serde_json::to_writer(&mut *w, s)?;
+    }
+    if let Some(t) = tail.timeline {
+        w.write_all(b",\n\"timeline\":")?;
+        serde_json::to_writer(&mut *w, t)?;
+    }
+    if !tail.last_event.is_empty() {
+        w.write_all(b",\n\"last_event\":")?;
+        serde_json::to_writer(&mut *w, tail.last_event)?;
     }
     w.write_all(b"}\n")
 }
@@ -624,7 +670,11 @@ mod tests {
 
     #[test]
     fn empty_report_round_trips() {
-        let run = Run::new(&Totals::default(), Vec::new(), &[], "all".into(), None);
+        let run = Run::new(
+            crate::aggregate::Aggregator::builder().build().finish(),
+            "all".into(),
+            None,
+        );
         let r = run.report();
         let back: Report = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);

@@ -1,5 +1,7 @@
-//! The HTTP server: `/metrics` (Prometheus text format), `/report` (the
-//! JSON of `replay --format json`, for the groups counted so far),
+//! The HTTP server: `/` (the web page, [`crate::page`]), `/metrics`
+//! (Prometheus text format), `/report` (the JSON of `replay --format json`,
+//! for the groups counted so far, with an `ETag` so that the page's refresh
+//! costs nothing while nothing changed),
 //! `/healthz` (alive) and `/readyz` (checkpoint loaded and every source
 //! read up to where it was at start).
 //!
@@ -15,13 +17,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::tally::{Now, Tally};
 use crate::metrics::Metrics;
+use crate::page::{self, Filter, PageOptions};
 
 /// Readiness and checkpoint freshness, shared by the ingest loop and the
 /// server.
@@ -86,9 +89,16 @@ pub struct Shared {
 
 /// The routes.
 pub fn router(shared: Shared) -> Router {
+    // Tells this process's `/report` versions from another's (a restart
+    // starts the tally's generation again).
+    let boot = format!("{:016x}", rand::random::<u64>());
     Router::new()
+        .route("/", get(page))
         .route("/metrics", get(metrics))
-        .route("/report", get(report))
+        .route(
+            "/report",
+            get(move |s: State<Shared>, h: HeaderMap| report(s, h, boot)),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(shared)
@@ -129,18 +139,53 @@ async fn metrics(State(s): State<Shared>) -> Response {
     }
 }
 
-async fn report(State(s): State<Shared>) -> Response {
+async fn report(State(s): State<Shared>, headers: HeaderMap, boot: String) -> Response {
+    let (report, etag) = match s.tally.lock() {
+        Ok(t) => {
+            let etag = format!("\"{boot}-{}\"", t.generation());
+            let fresh = headers
+                .get(header::IF_NONE_MATCH)
+                .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+            if fresh {
+                return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+            }
+            (t.report(), etag)
+        }
+        Err(_) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "counting stopped\n").into_response();
+        }
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CACHE_CONTROL, "no-cache".to_string()),
+            (header::ETAG, etag),
+        ],
+        report.to_json(),
+    )
+        .into_response()
+}
+
+/// The web page, with the filters of the query string applied (so that
+/// they work without JavaScript).
+async fn page(State(s): State<Shared>, Query(filter): Query<Filter>) -> Response {
     let report = match s.tally.lock() {
         Ok(t) => t.report(),
         Err(_) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "counting stopped\n").into_response();
         }
     };
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        report.to_json(),
-    )
-        .into_response()
+    match page::render(&report, &PageOptions::live(filter)) {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
 }
 
 async fn readyz(State(s): State<Shared>) -> Response {

@@ -8,6 +8,7 @@
 //! checkpoint re-seeds the counters with the saved totals. Synchronous: the
 //! runtime holds it behind a mutex shared with the HTTP server.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -85,6 +86,8 @@ pub struct Tally {
     folded: u64,
     scope: String,
     generation: u64,
+    /// Per configured source, Unix time of the newest record read.
+    last_event: BTreeMap<String, f64>,
 }
 
 impl Tally {
@@ -108,6 +111,7 @@ impl Tally {
             folded: 0,
             scope,
             generation: 0,
+            last_event: BTreeMap::new(),
         }
     }
 
@@ -150,6 +154,12 @@ impl Tally {
         }
         .emit(&self.metrics);
         if stats.records > 0 {
+            match self.last_event.get_mut(source) {
+                Some(at) => *at = now.unix,
+                None => {
+                    self.last_event.insert(source.to_string(), now.unix);
+                }
+            }
             SourceRead {
                 source,
                 at: now.unix,
@@ -274,14 +284,9 @@ impl Tally {
     /// The report `/report` serves: built as `replay --format json` builds
     /// its report, from the same aggregate.
     pub fn report(&self) -> Report {
-        Run::new(
-            self.agg.totals(),
-            self.agg.groups().cloned().collect(),
-            &self.agg.errors(),
-            self.scope.clone(),
-            None,
-        )
-        .report()
+        let mut run = Run::new(self.agg.snapshot(), self.scope.clone(), None);
+        run.last_event = self.last_event.clone();
+        run.report()
     }
 
     /// The aggregate.

@@ -2,12 +2,14 @@
 //! peers (Prometheus, moto) on loopback, each started and stopped by the test.
 
 mod aws;
+mod browser;
 mod deploy;
 mod faultproxy;
 mod formats;
 mod live_queries;
 mod messages;
 mod moto;
+mod page;
 mod prom;
 mod replay;
 mod util;
