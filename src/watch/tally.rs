@@ -40,6 +40,11 @@ pub struct SavedTally {
     pub series: Vec<SavedSeries>,
     /// Denials folded into `__other__`.
     pub folded: u64,
+    /// Per configured source, when it was last read from (Unix seconds):
+    /// `/report`'s `last_event` and the last-event gauge, kept across a
+    /// restart so the page does not show a source as never read.
+    #[serde(default)]
+    pub last_event: BTreeMap<String, f64>,
 }
 
 /// Where a run of whole messages ([`Tally::scan_messages`]) comes from.
@@ -320,6 +325,7 @@ impl Tally {
             aggregate: self.agg.save(),
             series: self.series.save(),
             folded: self.folded,
+            last_event: self.last_event.clone(),
         }
     }
 
@@ -354,6 +360,10 @@ impl Tally {
         self.series.restore(&s.series, now.mono);
         self.agg.restore(s.aggregate);
         self.folded = s.folded;
+        for (source, at) in &s.last_event {
+            SourceRead { source, at: *at }.emit(&self.metrics);
+        }
+        self.last_event = s.last_event;
         SeriesChanged {
             live: self.series.len(),
             expired: 0,
