@@ -119,6 +119,10 @@ struct ReplayArgs {
     /// No progress bar, even on a terminal.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// On a terminal that cannot draw a bar (TERM dumb or unset): how often
+    /// a plain progress line is printed.
+    #[arg(long, default_value = "5s", value_parser = denytrail::time::parse_duration, hide = true)]
+    progress_interval: std::time::Duration,
     /// Exit with code 4 when denials are found (for CI gates).
     #[arg(long)]
     fail_on_denials: bool,
@@ -205,7 +209,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("denytrail: {}", report::shown(&format!("{e:#}")));
+            eprintln!("denytrail: {}", report::shown(&error_text(&e)));
             ExitCode::from(if is_usage(&e) {
                 exit::USAGE
             } else {
@@ -213,6 +217,23 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: a typed error
+/// that already says its cause in its own message (`checkpoint X: No space
+/// left on device`) is not followed by the same cause again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Errors that mean the command line is wrong, whichever command found them.
@@ -247,18 +268,100 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// Prints input errors on stderr as they happen (the first 100; all are
-/// counted) and drives the progress bar.
+/// counted) and shows progress: a bar on a terminal that can draw one, a
+/// plain line now and then on a dumb terminal, nothing when stderr is not a
+/// terminal.
 struct Console {
-    bar: Option<indicatif::ProgressBar>,
+    display: Display,
     printed: AtomicU64,
+}
+
+enum Display {
+    None,
+    Bar(indicatif::ProgressBar),
+    Plain(PlainProgress),
+}
+
+/// A progress line every `every`, for terminals without cursor movement
+/// (`TERM=dumb`, or unset as under some CI runners and `docker run -t`).
+struct PlainProgress {
+    total: u64,
+    every: std::time::Duration,
+    start: std::time::Instant,
+    read: AtomicU64,
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+impl PlainProgress {
+    fn line(&self, read: u64) -> String {
+        let secs = self.start.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { read as f64 / secs } else { 0.0 };
+        let pct = if self.total > 0 {
+            format!(" ({:.0}%)", 100.0 * read as f64 / self.total as f64)
+        } else {
+            String::new()
+        };
+        format!(
+            "denytrail: read {} of {}{pct}, {}/s, {secs:.1}s",
+            indicatif::HumanBytes(read),
+            indicatif::HumanBytes(self.total),
+            indicatif::HumanBytes(rate as u64),
+        )
+    }
+}
+
+/// What to show for progress on this stderr.
+fn display(quiet: bool, total: u64, every: std::time::Duration) -> Display {
+    if quiet || !std::io::stderr().is_terminal() {
+        return Display::None;
+    }
+    let term = std::env::var("TERM").unwrap_or_default();
+    if term.is_empty() || term == "dumb" {
+        let now = std::time::Instant::now();
+        return Display::Plain(PlainProgress {
+            total,
+            every,
+            start: now,
+            read: AtomicU64::new(0),
+            last: std::sync::Mutex::new(now),
+        });
+    }
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {bytes_per_sec} [{wide_bar}] {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Display::Bar(b)
 }
 
 const MAX_PRINTED_ERRORS: u64 = 100;
 
+impl Console {
+    /// Clears the bar, or prints the last plain line.
+    fn finish(&self) {
+        match &self.display {
+            Display::Bar(b) => b.finish_and_clear(),
+            Display::Plain(p) => eprintln!("{}", p.line(p.read.load(Ordering::Relaxed))),
+            Display::None => {}
+        }
+    }
+}
+
 impl Progress for Console {
     fn read(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(n);
+        match &self.display {
+            Display::Bar(b) => b.inc(n),
+            Display::Plain(p) => {
+                let read = p.read.fetch_add(n, Ordering::Relaxed) + n;
+                let mut last = p.last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() >= p.every {
+                    *last = std::time::Instant::now();
+                    eprintln!("{}", p.line(read));
+                }
+            }
+            Display::None => {}
         }
     }
     fn error(&self, e: &InputError) {
@@ -270,9 +373,9 @@ impl Progress for Console {
         } else {
             return;
         };
-        match &self.bar {
-            Some(b) => b.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+        match &self.display {
+            Display::Bar(b) => b.suspend(|| eprintln!("{line}")),
+            _ => eprintln!("{line}"),
         }
     }
 }
@@ -302,18 +405,8 @@ fn run_replay(a: ReplayArgs) -> Result<u8> {
         pre_errors.extend(errs);
     }
     let total: u64 = sources.iter().filter_map(|s| s.size()).sum();
-    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} [{wide_bar}] {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
     let console = Console {
-        bar,
+        display: display(a.quiet, total, a.progress_interval),
         printed: AtomicU64::new(0),
     };
     let opts = ReplayOptions {
@@ -327,9 +420,7 @@ fn run_replay(a: ReplayArgs) -> Result<u8> {
         .and(a.output.output.as_deref())
         .map(|report| ShardOutput { report });
     let report = replay::replay(&scanner, sources, pre_errors, &opts, shard_output, &console)?;
-    if let Some(b) = &console.bar {
-        b.finish_and_clear();
-    }
+    console.finish();
     write_report(&report, &a.output)?;
     Ok(if report.summary.errors > 0 {
         exit::INPUT_ERRORS
@@ -455,4 +546,35 @@ fn run_generate(a: GenerateArgs) -> Result<u8> {
         );
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("checkpoint /s/c.json: {source}")]
+    struct Saying {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = || std::io::Error::other("No space left on device");
+        let e = anyhow::Error::from(Saying { source: io() });
+        assert_eq!(
+            error_text(&e),
+            "checkpoint /s/c.json: No space left on device"
+        );
+        let e = anyhow::Error::from(io()).context("writing report.json");
+        assert_eq!(
+            error_text(&e),
+            "writing report.json: No space left on device"
+        );
+        let e = anyhow::Error::from(Saying { source: io() }).context("watch");
+        assert_eq!(
+            error_text(&e),
+            "watch: checkpoint /s/c.json: No space left on device"
+        );
+    }
 }

@@ -313,8 +313,11 @@ fn progress_bar_only_on_a_terminal() {
         report.display(),
         input.display()
     );
+    // The pseudo-terminal's type is the test's, not the caller's (a fresh
+    // container runs with TERM=dumb).
     let out = std::process::Command::new(script)
         .args(["-qec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
         .output()
         .unwrap();
     assert!(
@@ -328,6 +331,10 @@ fn progress_bar_only_on_a_terminal() {
         "no progress bar on the terminal: {tty:?}"
     );
     assert!(
+        tty.contains('\x1b'),
+        "a bar redraws with cursor control: {tty:?}"
+    );
+    assert!(
         std::fs::read_to_string(&report)
             .unwrap()
             .contains("2000 records")
@@ -339,6 +346,62 @@ fn progress_bar_only_on_a_terminal() {
         "{}",
         String::from_utf8_lossy(&plain.stderr)
     );
+}
+
+/// A terminal that cannot move the cursor (TERM dumb or unset) gets plain
+/// progress lines, no escape sequences: one at least every interval and a
+/// last one with the whole size read.
+#[test]
+fn plain_progress_lines_on_a_dumb_terminal() {
+    let script = crate::util::require_tool("script");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.jsonl");
+    let body: String = (0..2000)
+        .map(|i| allowed_line(&format!("p{i}")) + "\n")
+        .collect();
+    std::fs::write(&input, &body).unwrap();
+    let size = body.len() as u64;
+    let report = dir.path().join("r.txt");
+    for (term, every) in [(Some("dumb"), "0s"), (None, "1h")] {
+        let cmd = format!(
+            "{} replay --progress-interval {every} --output {} {}",
+            crate::util::bin().display(),
+            report.display(),
+            input.display()
+        );
+        let mut c = std::process::Command::new(&script);
+        c.args(["-qec", &cmd, "/dev/null"]);
+        match term {
+            Some(t) => c.env("TERM", t),
+            None => c.env_remove("TERM"),
+        };
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tty = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !tty.contains('\x1b'),
+            "escape sequences on a {term:?} terminal: {tty:?}"
+        );
+        let lines: Vec<&str> = tty
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| l.starts_with("denytrail: read "))
+            .collect();
+        // 0s: a line per chunk read and the last line; 1h: the last only.
+        let least = if every == "0s" { 2 } else { 1 };
+        assert!(lines.len() >= least, "{term:?}: {tty:?}");
+        // "read A of B (100%)": all of the file, as its size says.
+        let last = lines.last().unwrap();
+        let (read, rest) = last["denytrail: read ".len()..].split_once(" of ").unwrap();
+        let (total, rest) = rest.split_once(" (").unwrap();
+        assert_eq!(read, total, "{term:?}: {last:?}");
+        assert!(rest.starts_with("100%)"), "{term:?}: {last:?}");
+        assert!(total.ends_with("iB"), "{total:?} for {size} bytes");
+    }
 }
 
 /// A large plain JSON Lines file is split into line-aligned parts scanned in
