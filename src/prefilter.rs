@@ -48,6 +48,36 @@ pub const MARKERS: &[&str] = &[
     "security token included in the request is",
 ];
 
+/// The prefilter pushed down to CloudWatch Logs: a JSON filter pattern that
+/// selects a CloudTrail event when its `errorCode` or `errorMessage`
+/// contains one of [`MARKERS`], so the server sends every event the
+/// classifier would count (and some it will not: the scanner checks them
+/// again). Built from the markers, so a code added to the classifier reaches
+/// the server filter too; it fits the API's 1,024-character limit (tested).
+///
+/// ```
+/// let p = denytrail::prefilter::cloudtrail_pattern();
+/// assert!(p.contains(r#"($.errorCode = "*AccessDenied*")"#));
+/// assert!(p.len() <= 1024);
+/// ```
+pub fn cloudtrail_pattern() -> String {
+    let terms: Vec<String> = MARKERS
+        .iter()
+        .map(|m| format!(r#"($.errorCode = "*{m}*")"#))
+        .chain(
+            MESSAGE_MARKERS
+                .iter()
+                .map(|m| format!(r#"($.errorMessage = "*{m}*")"#)),
+        )
+        .collect();
+    format!("{{ {} }}", terms.join(" || "))
+}
+
+/// The markers that occur in the message of a denial or an authentication
+/// failure whose code is not one of the classifier's (`… is not authorized
+/// to perform …`, `The security token included in the request is …`).
+const MESSAGE_MARKERS: &[&str] = &["uthorized", "security token included in the request is"];
+
 /// The compiled marker automaton. Build once, share across threads.
 ///
 /// ```
@@ -109,6 +139,86 @@ mod tests {
         assert_eq!(p.find_from(b"accessdenied authorize", 0), None);
         assert_eq!(p.find_from(b"AccessDenied", 1), None);
         assert_eq!(p.find_from(b"AccessDenied", 99), None);
+    }
+
+    /// A minimal reading of a CloudWatch JSON filter pattern of the form
+    /// `{ ($.F = "GLOB") || … }`: which (field, glob) pairs it selects on.
+    fn pattern_terms(p: &str) -> Vec<(String, String)> {
+        let inner = p
+            .trim()
+            .strip_prefix('{')
+            .unwrap()
+            .strip_suffix('}')
+            .unwrap();
+        inner
+            .split(" || ")
+            .map(|t| {
+                let t = t
+                    .trim()
+                    .strip_prefix("($.")
+                    .unwrap()
+                    .strip_suffix(')')
+                    .unwrap();
+                let (field, value) = t.split_once(" = ").unwrap();
+                (field.to_string(), value.trim_matches('"').to_string())
+            })
+            .collect()
+    }
+
+    /// `*` matches any run of characters, as in CloudWatch's string values.
+    fn glob(pattern: &str, s: &str) -> bool {
+        let parts: Vec<&str> = pattern.split('*').collect();
+        let mut rest = s;
+        for (i, part) in parts.iter().enumerate() {
+            if i == 0 {
+                match rest.strip_prefix(part) {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            } else if i == parts.len() - 1 {
+                return rest.ends_with(part);
+            } else {
+                match rest.find(part) {
+                    Some(k) => rest = &rest[k + part.len()..],
+                    None => return false,
+                }
+            }
+        }
+        rest.is_empty()
+    }
+
+    /// The server-side filter selects every code and message phrase the
+    /// classifier keys on, and fits the API's limit.
+    #[test]
+    fn cloudwatch_pattern_selects_every_classifier_code() {
+        let p = cloudtrail_pattern();
+        assert!(p.len() <= 1024, "{} characters: {p}", p.len());
+        let terms = pattern_terms(&p);
+        let selects =
+            |field: &str, value: &str| terms.iter().any(|(f, g)| f == field && glob(g, value));
+        let codes: Vec<&str> = crate::classify::record::DENIAL_ERROR_CODES
+            .iter()
+            .chain(crate::classify::record::AUTH_FAILURE_ERROR_CODES)
+            .copied()
+            .collect();
+        assert!(codes.len() > 30);
+        for code in codes {
+            assert!(selects("errorCode", code), "{code} not selected");
+            assert!(
+                selects("errorCode", &format!("Client.{code}")),
+                "Client.{code}"
+            );
+        }
+        for message in [
+            "User: arn:aws:iam::1:user/x is not authorized to perform: s3:GetObject",
+            "The security token included in the request is expired",
+            "The security token included in the request is invalid.",
+        ] {
+            assert!(selects("errorMessage", message), "{message}");
+        }
+        assert!(!selects("errorCode", "ThrottlingException"));
+        assert!(!selects("errorCode", "NoSuchKey"));
+        assert!(glob("*ab*", "xaby") && !glob("*ab*", "xa") && glob("a*", "abc"));
     }
 
     /// The contract: every string the classifier keys a denial or an

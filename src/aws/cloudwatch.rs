@@ -435,7 +435,7 @@ impl FollowerConfig {
     pub fn new(spec: LogGroupSpec) -> FollowerConfig {
         FollowerConfig {
             spec,
-            filter_pattern: Some(super::config::CLOUDTRAIL_PATTERN.to_string()),
+            filter_pattern: Some(crate::prefilter::cloudtrail_pattern()),
             poll_interval: Duration::from_secs(10),
             lookback: Duration::from_secs(300),
             max_window: Duration::from_secs(3600),

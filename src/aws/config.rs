@@ -19,19 +19,6 @@ use super::error::AwsError;
 /// client, so stay well under it.
 pub const DEFAULT_CW_RATE: f64 = 2.0;
 
-/// The built-in filter pattern for CloudTrail log groups: JSON conditions on
-/// `errorCode` / `errorMessage` that every denial or authentication failure
-/// satisfies. Events are checked again by the scanner, so a pattern that
-/// lets too much through costs only bandwidth.
-pub const CLOUDTRAIL_PATTERN: &str = concat!(
-    r#"{ ($.errorCode = "AccessDenied*") || ($.errorCode = "*AccessDenied") || ($.errorCode = "*AccessDeniedException")"#,
-    r#" || ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "Unauthorized*") || ($.errorCode = "*Unauthorized*")"#,
-    r#" || ($.errorCode = "*NotAuthorized*") || ($.errorCode = "Authorization*") || ($.errorCode = "*Forbidden*")"#,
-    r#" || ($.errorCode = "InsufficientPrivileges*") || ($.errorCode = "InvalidClientTokenId") || ($.errorCode = "ExpiredToken*")"#,
-    r#" || ($.errorCode = "SignatureDoesNotMatch") || ($.errorCode = "AuthFailure*") || ($.errorCode = "IncompleteSignature")"#,
-    r#" || ($.errorCode = "InvalidAccessKeyId") || ($.errorMessage = "*not authorized*") || ($.errorMessage = "*Access Denied*") }"#
-);
-
 /// The built-in term pattern for plain-text log groups (any of the
 /// prefilter's markers, as CloudWatch Logs terms).
 pub const TEXT_PATTERN: &str = r#"?AccessDenied ?AccessDeniedException ?"Access Denied" ?Unauthorized ?UnauthorizedOperation ?"not authorized" ?NotAuthorized ?Forbidden ?InvalidClientTokenId ?ExpiredToken ?SignatureDoesNotMatch ?AuthFailure ?InvalidAccessKeyId"#;
@@ -167,7 +154,7 @@ impl AwsConnArgs {
 /// `cloudtrail`, `text`, `all` or a literal pattern.
 pub fn resolve_pattern(p: &str) -> Option<String> {
     match p.trim() {
-        "cloudtrail" => Some(CLOUDTRAIL_PATTERN.to_string()),
+        "cloudtrail" => Some(crate::prefilter::cloudtrail_pattern()),
         "text" => Some(TEXT_PATTERN.to_string()),
         "all" | "" => None,
         other => Some(other.to_string()),
@@ -226,11 +213,6 @@ mod tests {
 
     #[test]
     fn builtin_patterns_fit_the_api_limit() {
-        assert!(
-            CLOUDTRAIL_PATTERN.len() <= 1024,
-            "{}",
-            CLOUDTRAIL_PATTERN.len()
-        );
         assert!(TEXT_PATTERN.len() <= 1024);
         assert_eq!(resolve_pattern("all"), None);
         assert_eq!(
