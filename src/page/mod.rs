@@ -19,9 +19,10 @@
 //! the script, made safe inside `<script>` by [`script_json`].
 //!
 //! ```
+//! use denytrail::aggregate::Aggregator;
 //! use denytrail::page::{self, PageOptions};
-//! use denytrail::report::{Report, Summary};
-//! let report = Report::new(Summary::default(), Vec::new(), &[]);
+//! use denytrail::report::Run;
+//! let report = Run::new(Aggregator::builder().build().finish(), "default".into(), None).report();
 //! let html = page::render(&report, &PageOptions::file()).unwrap();
 //! assert!(html.starts_with("<!DOCTYPE html>"));
 //! ```
