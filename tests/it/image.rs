@@ -676,7 +676,8 @@ fn sidecar_survives_docker_kill(e: &Engine) {
     assert_eq!(ck["files"][0]["offset"], size, "{ck}");
 }
 
-/// A test CA and a certificate for localhost and 127.0.0.1 signed by it.
+/// A test CA and a certificate for localhost, [`DNS_NAME`] and 127.0.0.1
+/// signed by it.
 fn make_certs(dir: &Path) {
     let openssl = require_tool("openssl");
     let sh = |args: &[&str]| {
@@ -726,8 +727,10 @@ fn make_certs(dir: &Path) {
     ]);
     fs::write(
         dir.join("server.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        format!(
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:{DNS_NAME},IP:127.0.0.1\n"
+        ),
     )
     .unwrap();
     sh(&[
@@ -813,9 +816,8 @@ fn s3_replay_over_tls(e: &Engine) {
     .unwrap();
 
     let ca_mount = format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", ca.display());
-    let endpoint = format!("AWS_ENDPOINT_URL={}", moto.url);
     let url = format!("s3://{BUCKET}");
-    let replay = |mounts: &[&str]| {
+    let replay = |mounts: &[&str], endpoint: &str| {
         let mut args: Vec<String> = [
             "run",
             "--rm",
@@ -833,7 +835,7 @@ fn s3_replay_over_tls(e: &Engine) {
         for (k, v) in AWS_ENV {
             args.extend(["-e".to_string(), format!("{k}={v}")]);
         }
-        args.extend(["-e".to_string(), endpoint.clone()]);
+        args.extend(["-e".to_string(), format!("AWS_ENDPOINT_URL={endpoint}")]);
         args.extend(
             [TAG, "replay", &url, "--scope", "all", "--format", "json"]
                 .map(String::from)
@@ -844,7 +846,7 @@ fn s3_replay_over_tls(e: &Engine) {
         e.run(&refs)
     };
 
-    let out = replay(&[&ca_mount]);
+    let out = replay(&[&ca_mount], &moto.url);
     let r: Report = serde_json::from_value(report(&out, "s3 replay in the container")).unwrap();
     assert_eq!(r.summary.errors, 0, "{:?}", r.errors);
     assert_eq!(r.summary.denials, truth.denials_all);
@@ -854,10 +856,132 @@ fn s3_replay_over_tls(e: &Engine) {
         "S3 in the container vs files on the host"
     );
 
+    // By a name that only DNS knows, asked of a resolver of the test's own
+    // (its resolv.conf mounted over the engine's): glibc's built-in dns
+    // module works in the scratch image with no libnss file.
+    let dns = Dns::start();
+    let resolv = dir.path().join("resolv.conf");
+    fs::write(
+        &resolv,
+        format!("nameserver {DNS_ADDR}\noptions timeout:2 attempts:3\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&resolv, fs::Permissions::from_mode(0o644)).unwrap();
+    let resolv_mount = format!("{}:/etc/resolv.conf:ro", resolv.display());
+    let by_name = format!("https://{DNS_NAME}:{}", moto.addr.port());
+    let out = replay(&[&ca_mount, &resolv_mount], &by_name);
+    let r: Report = serde_json::from_value(report(&out, "s3 replay by a DNS name")).unwrap();
+    assert_eq!(
+        (r.summary.denials, r.summary.errors),
+        (truth.denials_all, 0)
+    );
+    assert!(
+        dns.answered() > 0,
+        "no DNS query for {DNS_NAME} reached the resolver"
+    );
+    drop(dns);
+
     // The image's own bundle (the host's public roots) does not trust the
     // test CA: TLS is verified, against the bundle at the image's path.
-    let out = replay(&[]);
+    let out = replay(&[], &moto.url);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "untrusted server accepted");
     assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+}
+
+/// A name that resolves only through [`Dns`].
+const DNS_NAME: &str = "moto.denytrail.test";
+/// Where [`Dns`] listens: a loopback address of its own, since resolv.conf
+/// takes no port.
+const DNS_ADDR: &str = "127.77.0.1";
+
+/// A DNS responder on `DNS_ADDR:53` that answers `A DNS_NAME` with
+/// 127.0.0.1 and every other question with no answer; stopped on drop.
+struct Dns {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    answered: Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Dns {
+    fn start() -> Dns {
+        use std::sync::atomic::Ordering;
+        let sock = std::net::UdpSocket::bind((DNS_ADDR, 53))
+            .unwrap_or_else(|e| panic!("bind {DNS_ADDR}:53 for the test resolver: {e}"));
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let thread = {
+            let (stop, answered) = (stop.clone(), answered.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    if let Some((reply, is_ours)) = dns_reply(&buf[..n]) {
+                        if is_ours {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let _ = sock.send_to(&reply, peer);
+                    }
+                }
+            })
+        };
+        Dns {
+            stop,
+            answered,
+            thread: Some(thread),
+        }
+    }
+
+    /// `A` questions for [`DNS_NAME`] answered so far.
+    fn answered(&self) -> u64 {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The reply to one query (header, one question), and whether it was an
+/// `A IN` question for [`DNS_NAME`] (answered with 127.0.0.1).
+fn dns_reply(q: &[u8]) -> Option<(Vec<u8>, bool)> {
+    if q.len() < 12 || u16::from_be_bytes([q[4], q[5]]) != 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question_end = i + 4;
+    q.get(..question_end)?;
+    let ours = labels.join(".") == DNS_NAME;
+    let answer = ours && qtype == 1;
+    // Same ID; response, recursion desired and available; NOERROR for our
+    // name (no AAAA record), NXDOMAIN for any other.
+    let mut r = q[..2].to_vec();
+    r.extend([0x81, if ours { 0x80 } else { 0x83 }]);
+    r.extend([0, 1, 0, u8::from(answer), 0, 0, 0, 0]);
+    r.extend(&q[12..question_end]);
+    if answer {
+        // Name by pointer to the question, A, IN, TTL 0, 4 bytes.
+        r.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 127, 0, 0, 1]);
+    }
+    Some((r, answer))
 }

@@ -39,12 +39,13 @@ pub struct Moto {
 impl Moto {
     /// Start moto and wait (bounded) until it answers HTTP.
     pub fn start() -> Moto {
-        Self::launch(&[], "http://127.0.0.1", &|m: &Moto| m.answers_http())
+        Self::launch(&[], &[], "http://127.0.0.1", &|m: &Moto| m.answers_http())
     }
 
     /// Start moto serving HTTPS with `cert` and `key` (PEM files), its
     /// `url` being `https://localhost:PORT`; `ready` (given the URL) says
-    /// when it answers.
+    /// when it answers. S3 is path-style whatever the host name (moto would
+    /// read a bucket from the first label of a dotted one).
     pub fn start_tls(cert: &Path, key: &Path, ready: &dyn Fn(&str) -> bool) -> Moto {
         let args = [
             "--ssl-cert".to_string(),
@@ -52,10 +53,16 @@ impl Moto {
             "--ssl-key".to_string(),
             key.display().to_string(),
         ];
-        Self::launch(&args, "https://localhost", &|m: &Moto| ready(&m.url))
+        let env = [("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")];
+        Self::launch(&args, &env, "https://localhost", &|m: &Moto| ready(&m.url))
     }
 
-    fn launch(extra: &[String], base: &str, ready: &dyn Fn(&Moto) -> bool) -> Moto {
+    fn launch(
+        extra: &[String],
+        env: &[(&str, &str)],
+        base: &str,
+        ready: &dyn Fn(&Moto) -> bool,
+    ) -> Moto {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -64,6 +71,7 @@ impl Moto {
             let child = Command::new("python3")
                 .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
                 .args(extra)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
