@@ -26,6 +26,7 @@ const PROMETHEUS_K8S_CONFIG: &str = "deploy/prometheus/prometheus-kubernetes.yml
 const PROMETHEUS_RULE: &str = "deploy/kubernetes/prometheusrule.yaml";
 const KUBERNETES_DIR: &str = "deploy/kubernetes";
 const DOCKERFILE: &str = "deploy/Dockerfile";
+const DOCKERFILE_SCRATCH: &str = "deploy/Dockerfile.scratch";
 const DASHBOARD: &str = "dashboards/denytrail.json";
 const IAM_DIR: &str = "deploy/iam";
 
@@ -641,14 +642,43 @@ fn every_workload_runs_as_non_root_with_a_read_only_root() {
 #[test]
 fn dockerfile_passes_hadolint() {
     let hadolint = require_tool("hadolint");
-    let out = run(Command::new(&hadolint)
-        .args(["--no-color", "--failure-threshold", "style"])
-        .arg(path(DOCKERFILE)));
-    assert!(
-        out.stdout.is_empty(),
-        "hadolint findings:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    for file in [DOCKERFILE, DOCKERFILE_SCRATCH] {
+        let out = run(Command::new(&hadolint)
+            .args(["--no-color", "--failure-threshold", "style"])
+            .arg(path(file)));
+        assert!(
+            out.stdout.is_empty(),
+            "hadolint findings in {file}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// The runtime stage's USER, VOLUME, EXPOSE, ENTRYPOINT and CMD.
+fn runtime_layout(file: &str) -> Vec<String> {
+    let text = fs::read_to_string(path(file)).unwrap();
+    let last_stage = text.rsplit("\nFROM ").next().unwrap_or_default();
+    last_stage
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            ["USER ", "VOLUME ", "EXPOSE ", "ENTRYPOINT ", "CMD "]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn both_dockerfiles_give_the_same_runtime_layout() {
+    // deploy/build-image.sh (no registry) and deploy/Dockerfile (with one)
+    // must make images that run the same way.
+    let scratch = runtime_layout(DOCKERFILE_SCRATCH);
+    assert_eq!(scratch.len(), 5, "{scratch:?}");
+    assert_eq!(runtime_layout(DOCKERFILE), scratch);
+    let text = fs::read_to_string(path(DOCKERFILE_SCRATCH)).unwrap();
+    assert!(text.contains("\nFROM scratch\n"), "no base image to pull");
 }
 
 #[test]

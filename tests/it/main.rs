@@ -6,6 +6,7 @@ mod browser;
 mod deploy;
 mod faultproxy;
 mod formats;
+mod image;
 mod live_queries;
 mod messages;
 mod moto;

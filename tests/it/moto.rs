@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ pub const SECRET: &str = "dtSECRETnotForLogs0123456789";
 /// A running moto server.
 pub struct Moto {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://localhost:PORT` with TLS).
     pub url: String,
     /// Its address.
     pub addr: SocketAddr,
@@ -38,6 +39,30 @@ pub struct Moto {
 impl Moto {
     /// Start moto and wait (bounded) until it answers HTTP.
     pub fn start() -> Moto {
+        Self::launch(&[], &[], "http://127.0.0.1", &|m: &Moto| m.answers_http())
+    }
+
+    /// Start moto serving HTTPS with `cert` and `key` (PEM files), its
+    /// `url` being `https://localhost:PORT`; `ready` (given the URL) says
+    /// when it answers. S3 is path-style whatever the host name (moto would
+    /// read a bucket from the first label of a dotted one).
+    pub fn start_tls(cert: &Path, key: &Path, ready: &dyn Fn(&str) -> bool) -> Moto {
+        let args = [
+            "--ssl-cert".to_string(),
+            cert.display().to_string(),
+            "--ssl-key".to_string(),
+            key.display().to_string(),
+        ];
+        let env = [("S3_IGNORE_SUBDOMAIN_BUCKETNAME", "true")];
+        Self::launch(&args, &env, "https://localhost", &|m: &Moto| ready(&m.url))
+    }
+
+    fn launch(
+        extra: &[String],
+        env: &[(&str, &str)],
+        base: &str,
+        ready: &dyn Fn(&Moto) -> bool,
+    ) -> Moto {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
@@ -45,6 +70,8 @@ impl Moto {
                 .port();
             let child = Command::new("python3")
                 .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+                .args(extra)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -53,10 +80,10 @@ impl Moto {
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let mut m = Moto {
                 child,
-                url: format!("http://127.0.0.1:{port}"),
+                url: format!("{base}:{port}"),
                 addr,
             };
-            if m.wait_ready() {
+            if m.wait_ready(ready) {
                 return m;
             }
             // Lost the port race or failed to start: try another port.
@@ -65,24 +92,29 @@ impl Moto {
         panic!("moto did not start: check `python3 -m moto.server --help` (run `bash .ci/setup`)");
     }
 
-    fn wait_ready(&mut self) -> bool {
+    fn wait_ready(&mut self, ready: &dyn Fn(&Moto) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let req = "GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-                let mut buf = [0u8; 12];
-                if s.write_all(req.as_bytes()).is_ok()
-                    && s.read_exact(&mut buf).is_ok()
-                    && buf.starts_with(b"HTTP/1.")
-                {
-                    return true;
-                }
+            if ready(self) {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Whether a plain HTTP request gets an HTTP answer.
+    fn answers_http(&self) -> bool {
+        if let Ok(mut s) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let req = "GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+            let mut buf = [0u8; 12];
+            return s.write_all(req.as_bytes()).is_ok()
+                && s.read_exact(&mut buf).is_ok()
+                && buf.starts_with(b"HTTP/1.");
         }
         false
     }

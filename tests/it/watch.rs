@@ -192,6 +192,16 @@ impl Watch {
         }
     }
 
+    /// Wrap a process that [`spawn_listening`] started (`docker run …`).
+    pub fn from_spawned(child: Child, addr: String, logs: Arc<Mutex<Vec<String>>>) -> Watch {
+        Watch {
+            child,
+            addr,
+            stdin: None,
+            logs,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
