@@ -7,6 +7,7 @@
 #
 #   benches/compare.sh [--records N] [--rate R] [--runs K] [--out DIR] [--keep]
 #                      [--scaling] [--memory BIG_RECORDS]
+#                      [--groups "RECORDS:PRINCIPALS ..."]
 #
 # --scaling adds denytrail alone at 0.01 %, 1 % and 20 % denials (JSON Lines,
 # 1 thread) and on the .json.gz archives at 1 and 2 threads.
@@ -14,6 +15,12 @@
 # through a pipe (nothing on disk) for --records and for BIG_RECORDS records
 # (8000000 is about 10 GB), with 1 % and with no denials, and for one
 # {"Records":[…]} document of BIG_RECORDS records read from stdin.
+# --groups adds, for each RECORDS:PRINCIPALS, a JSON Lines corpus with 30 %
+# denials spread over PRINCIPALS principals (most groups, most distinct
+# denials): denytrail replay -j1 --scope all --format json on the file, with
+# peak RSS, MB/s, JSON bytes per group, and how much RSS grew per added
+# denial since the previous row of the same principals (the memory that
+# follows denials, not groups: the exact dedup set).
 #
 # Peers (installed by nobody but you: `apt-get install -y jq mtail ripgrep
 # pigz hyperfine`; the script says which are missing and skips them):
@@ -38,6 +45,7 @@ OUT=""
 KEEP=0
 SCALING=0
 BIG=0
+GROUP_SPECS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --records) RECORDS=$2; shift 2 ;;
@@ -47,7 +55,8 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=1; shift ;;
         --scaling) SCALING=1; shift ;;
         --memory) BIG=$2; shift 2 ;;
-        -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+        --groups) GROUP_SPECS=$2; shift 2 ;;
+        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -301,4 +310,37 @@ PY
     rss "JSON Lines, no denials" "$RECORDS" 0 0
     rss "JSON Lines, no denials" "$BIG" 0 0
     rss "one {\"Records\":[…]} document, 1 % denials" "$BIG" 0.01 1
+fi
+
+# --- groups: memory follows groups, not denials ------------------------------
+if [ -n "$GROUP_SPECS" ]; then
+    echo
+    echo "| JSON Lines, 30 % denials, replay -j1 | records | principals | input MB | denials | groups | peak RSS MB | MB/s | JSON B/group | RSS growth B per added denial |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    : > "$OUT/groups.prev"
+    for spec in $GROUP_SPECS; do
+        n=${spec%%:*}; p=${spec##*:}
+        "$DT" generate --seed 9 --records "$n" --denial-rate 0.3 --principals "$p" --out - 2>/dev/null > "$OUT/g.jsonl"
+        /usr/bin/time -f "%M %e" -o "$OUT/rss" "$DT" replay -q -j1 --scope all --format json -o "$OUT/g.json" "$OUT/g.jsonl"
+        python3 - "$n" "$p" "$OUT/g.json" "$(tail -1 "$OUT/rss")" "$OUT/groups.prev" <<'PY'
+import json, os, sys
+n, p, rep, (rss_kb, secs), prev = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4].split(), sys.argv[5]
+rss, secs = int(rss_kb) * 1024, float(secs)
+with open(rep) as f:
+    r = json.load(f)["summary"]
+size = os.path.getsize(rep)
+growth = ""
+rows = [l.split() for l in open(prev)]
+same = [row for row in rows if int(row[0]) == p]
+if same:
+    _, d0, rss0 = same[-1]
+    if r["denials"] > int(d0):
+        growth = f"{(rss - int(rss0)) / (r['denials'] - int(d0)):.1f}"
+with open(prev, "a") as f:
+    f.write(f"{p} {r['denials']} {rss}\n")
+print(f"| | {n} | {p} | {r['bytes'] / 1e6:.0f} | {r['denials']} | {r['groups']} | {rss / 2**20:.0f} "
+      f"| {r['bytes'] / 1e6 / secs:.0f} | {size / max(r['groups'], 1):.0f} | {growth} |")
+PY
+        rm -f "$OUT/g.jsonl" "$OUT/g.json"
+    done
 fi

@@ -420,7 +420,8 @@
   function update(r) {
     var s = r.summary;
     ['denials', 'principals', 'groups', 'records', 'errors', 'duplicates', 'out_of_scope'].forEach(function (k) { setText(k, s[k]); });
-    setText('inputs', s.records + ' records in ' + s.files + ' inputs (' + humanBytes(s.bytes) + ')');
+    var plural = function (n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); };
+    setText('inputs', plural(s.records, 'record') + ' in ' + plural(s.files, 'input') + ' (' + humanBytes(s.bytes) + ')');
     var af = Object.keys(s.auth_failures || {}).map(function (k) { return k + ' \u00d7' + s.auth_failures[k]; }).join(', ');
     setText('auth_failures', af);
     document.querySelector('[data-box="auth"]').hidden = af === '';

@@ -321,9 +321,11 @@ impl<'a> PageView<'a> {
             live,
             scope: &s.scope,
             inputs: format!(
-                "{} records in {} inputs ({})",
+                "{} record{} in {} input{} ({})",
                 s.records,
+                if s.records == 1 { "" } else { "s" },
                 s.files,
+                if s.files == 1 { "" } else { "s" },
                 human_bytes(s.bytes)
             ),
             made_at: utc(opts.now),
