@@ -131,6 +131,8 @@ fn log_dispatch(format: LogFormat) -> tracing::Dispatch {
         LogFormat::Text => tracing::Dispatch::new(
             tracing_subscriber::fmt()
                 .with_env_filter(filter())
+                // Colour only for a person at a terminal, never in a log file.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .finish(),
         ),

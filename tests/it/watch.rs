@@ -403,6 +403,13 @@ fn appended_denials_reach_prometheus() {
     assert_eq!(w.get("/readyz").unwrap().0, 200);
     let up = p.query("up{job=\"denytrail\"}").unwrap();
     assert_eq!(up[0].value, 1.0);
+    // stderr is a pipe here, as when logs go to a file: no colour codes.
+    let log = w.log();
+    assert!(log.contains("listening on"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "ANSI codes in a log that is not a terminal: {log:?}"
+    );
 }
 
 #[test]
