@@ -183,19 +183,81 @@ fn chain<E: std::error::Error + 'static>(e: &SdkError<E, HttpResponse>) -> Strin
     aws_sdk_s3::error::DisplayErrorContext(e).to_string()
 }
 
-/// Keep messages short and free of anything secret-looking: error chains
-/// can quote configuration, so cut any `key=value`-ish credential hints.
+/// Keep messages short and free of secrets. Error chains can quote a
+/// request (an endpoint that echoes headers, a presigned URL), so the value
+/// after a credential-bearing name (`X-Amz-Security-Token=…`,
+/// `X-Amz-Credential=…`, `X-Amz-Signature=…`, `Authorization: …`) is
+/// replaced by `<redacted>`; text naming a secret key or session token is
+/// withheld whole.
 fn sanitize(s: &str) -> String {
     let lower = s.to_ascii_lowercase();
-    if ["secret", "session_token", "sessiontoken", "signature="]
+    if ["secret", "session_token", "sessiontoken"]
         .iter()
         .any(|w| lower.contains(w))
     {
         return "request failed (details withheld: they mention credentials)".into();
     }
+    let s = redact(s);
     let mut out: String = s.chars().take(300).collect();
     if out.len() < s.len() {
         out.push('…');
+    }
+    out
+}
+
+/// Names whose values are credentials, lower case.
+const SECRET_NAMES: &[&str] = &[
+    "x-amz-security-token",
+    "x-amz-credential",
+    "x-amz-signature",
+    "authorization",
+    "signature",
+];
+
+/// `s` with the value after each of [`SECRET_NAMES`] (followed by `=`, `:`
+/// or `": "`) replaced by `<redacted>`. An `Authorization` value runs to the
+/// end of the line or quote (it holds spaces and commas); the others end at
+/// `&`, `,`, `;`, a quote or white space.
+fn redact(s: &str) -> String {
+    let lower = s.to_ascii_lowercase();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let hit = SECRET_NAMES
+            .iter()
+            .find(|n| lower[i..].starts_with(*n) && s.is_char_boundary(i + n.len()));
+        let Some(name) = hit else {
+            let c = s[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        };
+        let after = i + name.len();
+        let sep = s[after..]
+            .bytes()
+            .take_while(|b| matches!(b, b'=' | b':' | b'"' | b' '))
+            .count();
+        let seps = &s[after..after + sep];
+        if sep == 0 || !(seps.contains('=') || seps.contains(':')) {
+            out.push_str(&s[i..after]);
+            i = after;
+            continue;
+        }
+        let start = after + sep;
+        let whole_line = *name == "authorization";
+        let len = s[start..]
+            .bytes()
+            .take_while(|b| match b {
+                b'\n' | b'\r' | b'"' | b'\'' => false,
+                b'&' | b',' | b';' | b' ' | b'\t' => whole_line && !matches!(b, b'&'),
+                _ => true,
+            })
+            .count();
+        out.push_str(&s[i..start]);
+        if len > 0 {
+            out.push_str("<redacted>");
+        }
+        i = start + len;
     }
     out
 }
@@ -341,6 +403,35 @@ mod tests {
         let a = jitter_random();
         let b = jitter_random();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn sanitize_redacts_credentials_an_endpoint_echoes() {
+        let echoed = concat!(
+            "403 body: <Request>GET /b?X-Amz-Credential=AKIAEXAMPLE%2F20240501%2Fus-east-1&",
+            "X-Amz-Security-Token=IQoJb3JpZ2luX2VjEXAMPLE&x-amz-signature=abc123 HTTP/1.1\n",
+            "Authorization: AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20240501, SignedHeaders=host, Signature=deadbeef\n",
+            "{\"x-amz-security-token\": \"FQoGZXIvYXdzEXAMPLE\"}</Request>"
+        );
+        let out = redact(echoed);
+        for secret in [
+            "AKIAEXAMPLE",
+            "IQoJb3JpZ2luX2VjEXAMPLE",
+            "abc123",
+            "deadbeef",
+            "FQoGZXIvYXdzEXAMPLE",
+        ] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert!(out.contains("X-Amz-Security-Token=<redacted>&"), "{out}");
+        assert!(out.contains("Authorization: <redacted>\n"), "{out}");
+        assert!(out.contains("GET /b?"), "the rest stays: {out}");
+        // Names without a value are words, not secrets.
+        assert_eq!(
+            redact("missing Authorization header"),
+            "missing Authorization header"
+        );
+        assert_eq!(redact("SignatureDoesNotMatch"), "SignatureDoesNotMatch");
     }
 
     #[test]
