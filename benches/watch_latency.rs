@@ -203,7 +203,7 @@ fn memory_and_throughput() {
     for s in 0..secs {
         let mut buf = String::with_capacity(rate as usize * 300);
         for _ in 0..rate {
-            if n % 100 == 0 {
+            if n.is_multiple_of(100) {
                 buf += &line(n);
                 denials += 1;
             } else {

@@ -189,7 +189,7 @@ impl InputSkippedError<'_> {
             .with_label_values(&[self.error.kind.as_str()])
             .inc();
         let n = INPUT_ERRORS_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
-        if n <= LOGGED_ERRORS || n % LOG_EVERY == 0 {
+        if n <= LOGGED_ERRORS || n.is_multiple_of(LOG_EVERY) {
             tracing::warn!(
                 origin = %self.error.origin,
                 offset = self.error.offset,

@@ -206,24 +206,22 @@ pub fn replay(
                         match ev {
                             ScanEvent::Denial(d) => {
                                 if let (Added::New { group }, Some(sp)) = (agg.add(&d), &mut spill)
+                                    && let Some(r) = EventRecord::of_denial(&d, group)
+                                    && let Err(e) = sp.push(&r)
                                 {
-                                    if let Some(r) = EventRecord::of_denial(&d, group) {
-                                        if let Err(e) = sp.push(&r) {
-                                            spill_error.get_or_insert(e);
-                                        }
-                                    }
+                                    spill_error.get_or_insert(e);
                                 }
                             }
                             ScanEvent::AuthFailure(a) => {
-                                if agg.auth_failure(&a) {
-                                    if let (Some(sp), Some(key)) = (&mut spill, &a.event_id) {
-                                        let r = EventRecord::AuthFailure {
-                                            key: crate::hash::stable(key.as_bytes()),
-                                            code: a.error_code.clone(),
-                                        };
-                                        if let Err(e) = sp.push(&r) {
-                                            spill_error.get_or_insert(e);
-                                        }
+                                if agg.auth_failure(&a)
+                                    && let (Some(sp), Some(key)) = (&mut spill, &a.event_id)
+                                {
+                                    let r = EventRecord::AuthFailure {
+                                        key: crate::hash::stable(key.as_bytes()),
+                                        code: a.error_code.clone(),
+                                    };
+                                    if let Err(e) = sp.push(&r) {
+                                        spill_error.get_or_insert(e);
                                     }
                                 }
                             }

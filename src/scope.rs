@@ -247,10 +247,10 @@ pub struct RangeError {
 impl RangeArgs {
     /// The range the flags give.
     pub fn range(&self) -> Result<TimeRange, RangeError> {
-        if let (Some(since), Some(until)) = (self.since, self.until) {
-            if since >= until {
-                return Err(RangeError { since, until });
-            }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since >= until
+        {
+            return Err(RangeError { since, until });
         }
         Ok(TimeRange {
             since: self.since,

@@ -69,10 +69,10 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(t.and_utc());
     }
     for f in [
         "%Y-%m-%dT%H:%M:%S",
@@ -84,13 +84,13 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
             return Ok(t.and_utc());
         }
     }
-    if s.starts_with(|c: char| c.is_ascii_digit()) {
-        if let Ok(d) = parse_duration(s) {
-            let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
-            return now
-                .checked_sub_signed(d)
-                .ok_or_else(|| format!("{s:?} is too far back"));
-        }
+    if s.starts_with(|c: char| c.is_ascii_digit())
+        && let Ok(d) = parse_duration(s)
+    {
+        let d = chrono::Duration::from_std(d).map_err(|e| e.to_string())?;
+        return now
+            .checked_sub_signed(d)
+            .ok_or_else(|| format!("{s:?} is too far back"));
     }
     Err(format!(
         "{s:?} is not a time: use RFC 3339 (2024-05-01T12:00:00Z), a UTC date (2024-05-01) or an age (90m, 6h, 7d)"

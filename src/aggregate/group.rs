@@ -547,12 +547,12 @@ impl Group {
 
     /// Hold the example's shape once among all groups (see [`Templates`]).
     pub fn share_example(&mut self, t: &mut Templates) {
-        if let Example::Own(s) = self.example {
-            if let Some(a) = self.get(s).and_then(|m| t.share(m)) {
-                self.garbage += s.len;
-                self.example = Example::Shared(a);
-                self.maybe_compact();
-            }
+        if let Example::Own(s) = self.example
+            && let Some(a) = self.get(s).and_then(|m| t.share(m))
+        {
+            self.garbage += s.len;
+            self.example = Example::Shared(a);
+            self.maybe_compact();
         }
     }
 
@@ -879,11 +879,11 @@ impl Group {
                 self.cut |= 1 << list as u8;
             }
         }
-        if self.principal_account().is_none() {
-            if let Some(a) = other.principal_account() {
-                let a = a.to_string();
-                self.set(|g| &mut g.principal_account, &a, None);
-            }
+        if self.principal_account().is_none()
+            && let Some(a) = other.principal_account()
+        {
+            let a = a.to_string();
+            self.set(|g| &mut g.principal_account, &a, None);
         }
         if let Some(m) = other.example_message() {
             self.offer_example(

@@ -265,11 +265,11 @@ impl Aggregator {
     /// Count an authentication failure; `false` when it was a repeated
     /// delivery.
     pub fn auth_failure(&mut self, a: &AuthFailure) -> bool {
-        if let Some(k) = dedup_key(None, a.event_id.as_deref()) {
-            if self.dedup.first_or(k, NO_GROUP).is_some() {
-                self.totals.duplicates += 1;
-                return false;
-            }
+        if let Some(k) = dedup_key(None, a.event_id.as_deref())
+            && self.dedup.first_or(k, NO_GROUP).is_some()
+        {
+            self.totals.duplicates += 1;
+            return false;
         }
         *self
             .totals
@@ -505,10 +505,10 @@ impl GroupIndex {
     }
 
     fn get(&self, groups: &[Option<Group>], principal: &str, action: &str) -> Option<u32> {
-        if let Some(&id) = self.by_hash.get(&key_hash(principal, action)) {
-            if Self::is(groups, id, principal, action) {
-                return Some(id);
-            }
+        if let Some(&id) = self.by_hash.get(&key_hash(principal, action))
+            && Self::is(groups, id, principal, action)
+        {
+            return Some(id);
         }
         if self.collided.is_empty() {
             return None;

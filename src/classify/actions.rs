@@ -364,10 +364,10 @@ fn sdk_key(name: &str) -> String {
         .map(|c| c.to_ascii_lowercase())
         .collect();
     for lead in ["amazon", "aws"] {
-        if let Some(rest) = lower.strip_prefix(lead) {
-            if !rest.is_empty() {
-                return rest.to_string();
-            }
+        if let Some(rest) = lower.strip_prefix(lead)
+            && !rest.is_empty()
+        {
+            return rest.to_string();
         }
     }
     lower

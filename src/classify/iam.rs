@@ -312,12 +312,13 @@ fn glob_of(format: &str) -> Vec<Option<u8>> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'$' && b.get(i + 1) == Some(&b'{') {
-            if let Some(end) = b[i..].iter().position(|&c| c == b'}') {
-                out.push(None);
-                i += end + 1;
-                continue;
-            }
+        if b[i] == b'$'
+            && b.get(i + 1) == Some(&b'{')
+            && let Some(end) = b[i..].iter().position(|&c| c == b'}')
+        {
+            out.push(None);
+            i += end + 1;
+            continue;
         }
         out.push(Some(b[i]));
         i += 1;

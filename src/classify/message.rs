@@ -238,25 +238,27 @@ fn operation_and_service(msg: &str) -> (Option<&str>, Option<&str>) {
     }
     if let Some(i) = msg.find("operation error ") {
         let rest = &msg[i + "operation error ".len()..];
-        if let Some((svc, after)) = rest.split_once(": ") {
-            if !svc.is_empty() && svc.len() <= 64 && !svc.contains(',') {
-                service = Some(svc.trim());
-                op = op.or_else(|| word(after));
-            }
+        if let Some((svc, after)) = rest.split_once(": ")
+            && !svc.is_empty()
+            && svc.len() <= 64
+            && !svc.contains(',')
+        {
+            service = Some(svc.trim());
+            op = op.or_else(|| word(after));
         }
     }
-    if op.is_none() {
-        if let Some(i) = msg.find("Error executing \"") {
-            op = word(&msg[i + "Error executing \"".len()..]);
-        }
+    if op.is_none()
+        && let Some(i) = msg.find("Error executing \"")
+    {
+        op = word(&msg[i + "Error executing \"".len()..]);
     }
-    if service.is_none() {
-        if let Some(i) = msg.find("(Service: ") {
-            let rest = &msg[i + "(Service: ".len()..];
-            let s = rest.split([';', ',', ')']).next().unwrap_or("").trim();
-            if !s.is_empty() && s.len() <= 64 {
-                service = Some(s);
-            }
+    if service.is_none()
+        && let Some(i) = msg.find("(Service: ")
+    {
+        let rest = &msg[i + "(Service: ".len()..];
+        let s = rest.split([';', ',', ')']).next().unwrap_or("").trim();
+        if !s.is_empty() && s.len() <= 64 {
+            service = Some(s);
         }
     }
     (op, service)

@@ -209,13 +209,14 @@ impl RecordsFramer {
                     on(FrameEvent::Broken(i));
                 } else {
                     self.depth -= 1;
-                    if self.depth == 2 && c == b'}' {
-                        if let Some(s) = self.rec_start.take() {
-                            on(FrameEvent::Record {
-                                start: s,
-                                end: i + 1,
-                            });
-                        }
+                    if self.depth == 2
+                        && c == b'}'
+                        && let Some(s) = self.rec_start.take()
+                    {
+                        on(FrameEvent::Record {
+                            start: s,
+                            end: i + 1,
+                        });
                     }
                     if self.depth == 1 && c == b']' {
                         self.in_array = false;

@@ -215,11 +215,11 @@ impl<'g> Facts<'g> {
                 unknown_account.get_or_insert_with(|| a.to_string());
                 continue;
             }
-            if let Some(pa) = principal_account.as_deref() {
-                if a != pa {
-                    cross.push(r.to_string());
-                    cross_accounts.insert(a.to_string());
-                }
+            if let Some(pa) = principal_account.as_deref()
+                && a != pa
+            {
+                cross.push(r.to_string());
+                cross_accounts.insert(a.to_string());
             }
         }
         let mut reasons: Vec<(Reason, u64)> = g.reasons().reasons().collect();
@@ -913,10 +913,10 @@ fn facts_notes(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
         let doc = a.doc_url().map(|u| format!("{u}; ")).unwrap_or_default();
         lines.push(format!("Docs: {a}: {doc}{}", a.service().reference_url));
     }
-    if let Some(m) = &g.example_message() {
-        if m.contains("managed-rule") {
-            lines.push(text::MANAGED_RULE_NOTE.to_string());
-        }
+    if let Some(m) = &g.example_message()
+        && m.contains("managed-rule")
+    {
+        lines.push(text::MANAGED_RULE_NOTE.to_string());
     }
     if g.action().eq_ignore_ascii_case("logs:TagResource")
         && g.via()

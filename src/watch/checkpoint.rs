@@ -99,13 +99,13 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     struct Versioned {
         version: u32,
     }
-    if let Ok(v) = serde_json::from_slice::<Versioned>(&bytes) {
-        if v.version != VERSION {
-            return Err(CheckpointError::Version {
-                path,
-                found: v.version,
-            });
-        }
+    if let Ok(v) = serde_json::from_slice::<Versioned>(&bytes)
+        && v.version != VERSION
+    {
+        return Err(CheckpointError::Version {
+            path,
+            found: v.version,
+        });
     }
     match serde_json::from_slice::<Checkpoint>(&bytes) {
         Ok(c) => Ok(Some(c)),

@@ -506,10 +506,10 @@ impl Ingest {
                 lock().file_opened();
             }
             TailEvent::Rotated { serial, path, kind } => {
-                if kind == RotationKind::Truncate {
-                    if let Some(s) = streams.get_mut(&serial) {
-                        s.reset(0);
-                    }
+                if kind == RotationKind::Truncate
+                    && let Some(s) = streams.get_mut(&serial)
+                {
+                    s.reset(0);
                 }
                 FileRotated { path, kind }.emit(metrics)
             }

@@ -751,10 +751,10 @@ mod tests {
                 }
             }
             TailEvent::Rotated { serial, kind, .. } => {
-                if kind == RotationKind::Truncate {
-                    if let Some(f) = s.framers.get_mut(&serial) {
-                        f.reset(0);
-                    }
+                if kind == RotationKind::Truncate
+                    && let Some(f) = s.framers.get_mut(&serial)
+                {
+                    f.reset(0);
                 }
                 s.rotations.push(kind)
             }
