@@ -247,6 +247,8 @@ fn is_usage(e: &anyhow::Error) -> bool {
                 Some(denytrail::aws::AwsError::Config(_))
             )
             || c.is::<denytrail::scan::BuildError>()
+            || c.downcast_ref::<denytrail::watch::WatchError>()
+                .is_some_and(|w| matches!(w, denytrail::watch::WatchError::Locked { .. }))
     })
 }
 

@@ -90,7 +90,7 @@ pub fn path_in(dir: &Path) -> PathBuf {
 /// (the caller may go on without it).
 pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     let path = path_in(dir);
-    let bytes = match fs::read(&path) {
+    let bytes = match read_bounded(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&path)(e)),
@@ -121,6 +121,35 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     }
 }
 
+/// Largest checkpoint read: far above what `--max-series` and the dedup
+/// window make (tens of MB), far below what would exhaust memory.
+pub const MAX_CHECKPOINT_BYTES: u64 = 1 << 30;
+
+/// The checkpoint's bytes: only from a regular file (not a device or FIFO
+/// a symlink may point to), and at most [`MAX_CHECKPOINT_BYTES`].
+fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file; remove it or point --state-dir elsewhere",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_CHECKPOINT_BYTES) as usize);
+    f.take(MAX_CHECKPOINT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CHECKPOINT_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "larger than {MAX_CHECKPOINT_BYTES} bytes; remove it or point --state-dir elsewhere"
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Write `c` as the checkpoint of `dir`, atomically. Returns its size.
 pub fn store(dir: &Path, c: &Checkpoint) -> Result<usize, CheckpointError> {
     let path = path_in(dir);
@@ -140,6 +169,17 @@ pub fn store(dir: &Path, c: &Checkpoint) -> Result<usize, CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A checkpoint that is a symlink to a device is refused at once, not
+    /// read without end.
+    #[test]
+    fn a_checkpoint_that_is_not_a_file_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", path_in(d.path())).unwrap();
+        let e = load(d.path()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert!(e.contains(FILE_NAME), "names the file: {e}");
+    }
 
     #[test]
     fn store_then_load() {

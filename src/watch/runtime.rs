@@ -57,6 +57,18 @@ pub enum WatchError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another sidecar holds the state directory.
+    #[error(
+        "state directory {} is in use by another denytrail watch (it holds {}); give each instance its own --state-dir",
+        dir.display(),
+        lock.display()
+    )]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// Loading or writing a checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -122,6 +134,31 @@ pub fn run(args: WatchArgs) -> Result<(), WatchError> {
     r
 }
 
+/// Take the state directory's lock (`DIR/lock`, an advisory lock the
+/// kernel drops when the process ends, even by `kill -9`), or say who has it.
+fn lock_state_dir(dir: &std::path::Path) -> Result<std::fs::File, WatchError> {
+    let lock = dir.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| WatchError::StateDir {
+            path: lock.clone(),
+            source,
+        })?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(WatchError::Locked {
+            dir: dir.to_path_buf(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(WatchError::StateDir { path: lock, source })
+        }
+    }
+}
+
 fn log_dispatch(format: LogFormat) -> tracing::Dispatch {
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("DENYTRAIL_LOG")
@@ -164,11 +201,14 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
         },
     );
     let mut saved_cw = BTreeMap::new();
+    // Held until watch returns: one sidecar per state directory.
+    let mut _lock = None;
     if let Some(dir) = &s.state_dir {
         std::fs::create_dir_all(dir).map_err(|source| WatchError::StateDir {
             path: dir.clone(),
             source,
         })?;
+        _lock = Some(lock_state_dir(dir)?);
         match checkpoint::load(dir) {
             Ok(Some(c)) => {
                 CheckpointLoaded {

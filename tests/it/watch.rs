@@ -412,6 +412,45 @@ fn appended_denials_reach_prometheus() {
     );
 }
 
+/// One sidecar per state directory: a second one on the same directory
+/// exits 2 at once, saying which directory and what to do; the first goes
+/// on. After the first is killed (-9), its lock is gone and a new one starts.
+#[test]
+fn a_second_sidecar_on_one_state_dir_exits_2() {
+    let s = setup();
+    let glob = dir_arg(&s.logs, "*.log");
+    let state = s.state.display().to_string();
+    let first = Watch::start(&watch_args(&glob, &state));
+    let mut second = Command::new(bin())
+        .arg("watch")
+        .args(watch_args(&glob, &state))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = eventually(
+        Duration::from_secs(30),
+        "the second sidecar to exit",
+        || {
+            second
+                .try_wait()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "still running".to_string())
+        },
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("in use by another denytrail watch"), "{err}");
+    assert!(err.contains(&state), "names the directory: {err}");
+    assert_eq!(first.get("/healthz").unwrap().0, 200, "the first goes on");
+    first.kill9();
+    let again = Watch::start(&watch_args(&glob, &state));
+    assert_eq!(again.get("/healthz").unwrap().0, 200);
+}
+
 #[test]
 fn rotation_by_rename_reads_the_old_file_to_its_end_and_the_new_one() {
     let s = setup();
