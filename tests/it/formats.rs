@@ -9,7 +9,7 @@ use denytrail::report::Report;
 
 use crate::util::{repo, run};
 
-fn generate(dir: &Path, seed: &str, records: &str, rate: &str, formats: &str) -> Truth {
+pub fn generate(dir: &Path, seed: &str, records: &str, rate: &str, formats: &str) -> Truth {
     let out = run(&[
         "generate",
         "--seed",
@@ -254,45 +254,51 @@ fn merged_shards_equal_the_whole_on_every_format() {
         let input = input.to_str().unwrap();
         let whole = replay(&["--scope", "all", input]);
         for n in [1u32, 2, 3, 5] {
-            let mut paths = Vec::new();
-            for i in 0..n {
-                let p = dir.path().join(format!("{f}-shard-{i}-of-{n}.json"));
-                let shard = format!("{i}/{n}");
-                let o = run(&[
-                    "replay",
-                    "--quiet",
-                    "--scope",
-                    "all",
-                    "--format",
-                    "json",
-                    "--shard",
-                    &shard,
-                    "--output",
-                    p.to_str().unwrap(),
-                    input,
-                ]);
-                assert_eq!(
-                    o.status.code(),
-                    Some(0),
-                    "{}",
-                    String::from_utf8_lossy(&o.stderr)
-                );
-                paths.push(p.to_string_lossy().into_owned());
-            }
-            let mut args = vec!["merge", "--format", "json"];
-            args.extend(paths.iter().map(String::as_str));
-            let o = run(&args);
-            assert_eq!(
-                o.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            let merged: Report = serde_json::from_slice(&o.stdout).unwrap();
+            let merged = merged_shards(input, n, dir.path(), f);
             assert_eq!(merged.groups, whole.groups, "{f}, {n} shards");
             assert_eq!(merged.summary, whole.summary, "{f}, {n} shards");
         }
     }
+}
+
+/// `replay --shard I/N` of `input` for every I (reports named after `tag`
+/// in `out`), then `merge` of them: the merged report.
+fn merged_shards(input: &str, n: u32, out: &Path, tag: &str) -> Report {
+    let mut paths = Vec::new();
+    for i in 0..n {
+        let p = out.join(format!("{tag}-shard-{i}-of-{n}.json"));
+        let shard = format!("{i}/{n}");
+        let o = run(&[
+            "replay",
+            "--quiet",
+            "--scope",
+            "all",
+            "--format",
+            "json",
+            "--shard",
+            &shard,
+            "--output",
+            p.to_str().unwrap(),
+            input,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        paths.push(p.to_string_lossy().into_owned());
+    }
+    let mut args = vec!["merge", "--format", "json"];
+    args.extend(paths.iter().map(String::as_str));
+    let o = run(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// The law of one pipeline: the same input gives the same groups through
@@ -391,39 +397,8 @@ fn one_pipeline(dir: &Path, format: &str) {
     drop(w);
 
     // merge of three shard reports.
-    let mut args = vec!["merge".to_string(), "--format".into(), "json".into()];
-    for i in 0..3 {
-        let p = dir.join(format!("{format}-law-shard-{i}.json"));
-        let o = run(&[
-            "replay",
-            "--quiet",
-            "--scope",
-            "all",
-            "--format",
-            "json",
-            "--shard",
-            &format!("{i}/3"),
-            "--output",
-            p.to_str().unwrap(),
-            input.to_str().unwrap(),
-        ]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        args.push(p.to_string_lossy().into_owned());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = run(&args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    same("merge", &serde_json::from_slice(&o.stdout).unwrap());
+    let merged = merged_shards(input.to_str().unwrap(), 3, dir, &format!("{format}-law"));
+    same("merge", &merged);
 }
 
 /// `/report` once the sidecar has read `records` records (bounded wait).

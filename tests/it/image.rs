@@ -294,29 +294,12 @@ fn world_readable(dir: &Path) {
     }
 }
 
+/// The generator's corpus (3000 records, 5 % denials), readable by the
+/// container's nonroot user.
 fn generate(dir: &Path, seed: &str, formats: &str) -> Truth {
-    let out = run(&[
-        "generate",
-        "--seed",
-        seed,
-        "--records",
-        "3000",
-        "--denial-rate",
-        "0.05",
-        "--formats",
-        formats,
-        "--records-per-file",
-        "150",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let truth = crate::formats::generate(dir, seed, "3000", "0.05", formats);
     world_readable(dir);
-    serde_json::from_slice(&fs::read(dir.join("truth.json")).unwrap()).unwrap()
+    truth
 }
 
 /// (principal, action, count) of every group, sorted.
