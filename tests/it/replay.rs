@@ -295,17 +295,24 @@ fn independent_count(dir: &Path) -> Count {
     }
 }
 
+/// 2000 records without denials in `dir/a.jsonl`, big enough to show
+/// progress: its path and size.
+fn progress_corpus(dir: &std::path::Path) -> (std::path::PathBuf, u64) {
+    let input = dir.join("a.jsonl");
+    let body: String = (0..2000)
+        .map(|i| allowed_line(&format!("p{i}")) + "\n")
+        .collect();
+    std::fs::write(&input, &body).unwrap();
+    (input, body.len() as u64)
+}
+
 /// A progress bar is drawn on stderr when stderr is a terminal (here a
 /// pseudo-terminal made by `script`), and never when it is not.
 #[test]
 fn progress_bar_only_on_a_terminal() {
     let script = crate::util::require_tool("script");
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("a.jsonl");
-    let body: String = (0..2000)
-        .map(|i| allowed_line(&format!("p{i}")) + "\n")
-        .collect();
-    std::fs::write(&input, body).unwrap();
+    let (input, _) = progress_corpus(dir.path());
     let report = dir.path().join("r.txt");
     let cmd = format!(
         "{} replay --output {} {}",
@@ -355,12 +362,7 @@ fn progress_bar_only_on_a_terminal() {
 fn plain_progress_lines_on_a_dumb_terminal() {
     let script = crate::util::require_tool("script");
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("a.jsonl");
-    let body: String = (0..2000)
-        .map(|i| allowed_line(&format!("p{i}")) + "\n")
-        .collect();
-    std::fs::write(&input, &body).unwrap();
-    let size = body.len() as u64;
+    let (input, size) = progress_corpus(dir.path());
     let report = dir.path().join("r.txt");
     for (term, every) in [(Some("dumb"), "0s"), (None, "1h")] {
         let cmd = format!(
