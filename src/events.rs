@@ -88,7 +88,12 @@ impl DenialCounted<'_> {
     /// Count it.
     pub fn emit(self, m: &Metrics) {
         m.denials
-            .with_label_values(&[self.principal, self.action, self.hint, self.reason])
+            .with_label_values(&[
+                crate::metrics::label(self.principal).as_ref(),
+                crate::metrics::label(self.action).as_ref(),
+                self.hint,
+                self.reason,
+            ])
             .inc();
         tracing::debug!(
             principal = self.principal,

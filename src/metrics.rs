@@ -20,6 +20,16 @@ use prometheus::{
     TextEncoder,
 };
 
+/// A label value from a log, with control characters (ESC, CR, NUL, …)
+/// escaped as `\u{1b}`, so that a scraped page cannot carry them.
+///
+/// ```
+/// assert_eq!(denytrail::metrics::label("u\u{1b}]0;x\u{7}"), "u\\u{1b}]0;x\\u{7}");
+/// ```
+pub fn label(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::report::shown(s)
+}
+
 /// The `principal` label value denials are folded into past the series cap.
 pub const OTHER: &str = crate::aggregate::FOLDED_PRINCIPAL;
 

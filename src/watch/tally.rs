@@ -271,10 +271,12 @@ impl Tally {
         }
         for (key, labels) in &gone {
             for l in labels {
-                let _ = self
-                    .metrics
-                    .denials
-                    .remove_label_values(&[&key.0, &key.1, &l.hint, &l.reason]);
+                let _ = self.metrics.denials.remove_label_values(&[
+                    metrics::label(&key.0).as_ref(),
+                    metrics::label(&key.1).as_ref(),
+                    l.hint.as_str(),
+                    l.reason.as_str(),
+                ]);
             }
             self.agg.remove(&key.0, &key.1);
         }
@@ -353,7 +355,12 @@ impl Tally {
         for ser in &s.series {
             for l in &ser.labels {
                 m.denials
-                    .with_label_values(&[&ser.principal, &ser.action, &l.hint, &l.reason])
+                    .with_label_values(&[
+                        metrics::label(&ser.principal).as_ref(),
+                        metrics::label(&ser.action).as_ref(),
+                        l.hint.as_str(),
+                        l.reason.as_str(),
+                    ])
                     .inc_by(l.count);
             }
         }
@@ -435,6 +442,50 @@ mod tests {
         assert!(
             text.contains(r#"denytrail_last_event_timestamp_seconds{source="grp"}"#),
             "{text}"
+        );
+    }
+
+    /// A checkpoint restores `last_event` exactly: serde_json's default
+    /// float parser is best-effort and can be off by one unit in the last
+    /// place, which made a restored report differ from the saved one.
+    #[test]
+    fn last_event_times_survive_json_exactly() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = 1_700_000_000.0 + (x % 200_000_000_000_000) as f64 / 1e6;
+            let saved: BTreeMap<String, f64> = [("src".to_string(), t)].into();
+            let back: BTreeMap<String, f64> =
+                serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+            assert_eq!(back["src"].to_bits(), t.to_bits(), "{t}");
+        }
+    }
+
+    /// A principal name with terminal control bytes reaches `/metrics`
+    /// escaped, and its series can still be removed.
+    #[test]
+    fn metric_labels_carry_no_control_characters() {
+        let s = Scanner::builder().build().unwrap();
+        let mut t = tally(10);
+        feed(
+            &mut t,
+            &s,
+            &line(
+                r"arn:aws:iam::123456789012:user/x\u001b]0;pwned\u0007\r\u0000",
+                "c1",
+            ),
+        );
+        assert_eq!(t.report().summary.denials, 1);
+        let text = t.metrics.encode().unwrap();
+        assert!(
+            text.contains(r"user/x\\u{1b}]0;pwned\\u{7}\\u{d}\\u{0}"),
+            "{text}"
+        );
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}', '\r', '\0']),
+            "raw control bytes in {text:?}"
         );
     }
 
