@@ -16,8 +16,6 @@
 
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 
-use flate2::bufread::MultiGzDecoder;
-
 /// The two magic bytes that start every gzip member.
 pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -112,7 +110,7 @@ impl<R: Read> Read for Rest<R> {
 
 enum Inner<R: Read> {
     Plain(BufReader<R>),
-    Gzip(Box<MultiGzDecoder<BufReader<Rest<R>>>>),
+    Gzip(Box<Members<Rest<R>>>),
     /// Inflated in one call; `pos` bytes of it were handed out.
     Whole {
         data: Vec<u8>,
@@ -144,10 +142,7 @@ impl<R: Read> Decoded<R> {
                         err,
                         rest: br,
                     };
-                    Inner::Gzip(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
-                        256 * 1024,
-                        rest,
-                    ))))
+                    Inner::Gzip(Box::new(Members::new(rest)))
                 }
             }
         } else {
@@ -235,11 +230,26 @@ impl<R: Read> Decoded<R> {
         Ok(n)
     }
 
-    /// Read everything up to `limit` bytes into a vector.
-    pub fn read_to_end_capped(&mut self, out: &mut Vec<u8>, limit: u64) -> Result<(), DecodeError> {
+    /// Read everything up to `limit` bytes into a vector. Damage in gzip
+    /// data goes to `damaged` and reading goes on (every byte inflated
+    /// before the damage is kept, and every later member); a cap or a
+    /// failing source ends it with an error.
+    pub fn read_to_end_capped(
+        &mut self,
+        out: &mut Vec<u8>,
+        limit: u64,
+        damaged: &mut dyn FnMut(DecodeError),
+    ) -> Result<(), DecodeError> {
         let mut chunk = vec![0u8; 1 << 20];
         loop {
-            let n = self.read_some(&mut chunk)?;
+            let n = match self.read_some(&mut chunk) {
+                Ok(n) => n,
+                Err(e @ DecodeError::Gzip { .. }) => {
+                    damaged(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Ok(());
             }
@@ -247,6 +257,297 @@ impl<R: Read> Decoded<R> {
                 return Err(DecodeError::TooLarge { cap: limit });
             }
             out.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Gzip members read one by one, recovering from damage: a member whose
+/// deflate data or checksum is broken yields every byte inflated before the
+/// damage, then reading resumes at the next member's header; bytes between
+/// members that are not a gzip header (junk) are skipped to the next header.
+/// Each damage is one error from `read`; the read after it goes on.
+struct Members<R: Read> {
+    src: R,
+    /// Compressed bytes read from `src`: `buf[pos..end]` not yet used.
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    /// Compressed bytes used before `buf[pos]`.
+    used: u64,
+    eof: bool,
+    z: flate2::Decompress,
+    crc: flate2::Crc,
+    state: MemberState,
+    /// An error to return on the next read (after the bytes before it).
+    pending: Option<io::Error>,
+    /// The source failed (reported once): a member it cut is not damage.
+    failed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberState {
+    /// Expecting a member header (or the end).
+    Header,
+    /// Inside a member's deflate data.
+    Body,
+    /// Skipping to the next `1f 8b 08` after damage.
+    Seek,
+}
+
+impl<R: Read> Members<R> {
+    fn new(src: R) -> Members<R> {
+        Members {
+            src,
+            buf: vec![0u8; 256 * 1024].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            used: 0,
+            eof: false,
+            z: flate2::Decompress::new(false),
+            crc: flate2::Crc::new(),
+            state: MemberState::Header,
+            pending: None,
+            failed: false,
+        }
+    }
+
+    /// Make at least `n` unused bytes available if the source has them;
+    /// returns how many are.
+    fn want(&mut self, n: usize) -> io::Result<usize> {
+        while self.end - self.pos < n && !self.eof {
+            if self.pos > 0 {
+                self.buf.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
+                self.pos = 0;
+            }
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // The source failed: what was read is used, then the
+                    // stream ends.
+                    self.eof = true;
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.end - self.pos)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+        self.used += n as u64;
+    }
+
+    fn damaged(&mut self, what: String) -> io::Error {
+        self.state = MemberState::Seek;
+        if self.failed {
+            // The source's failure was the error; what it cut ends here.
+            return io::Error::new(io::ErrorKind::UnexpectedEof, "");
+        }
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{what}; reading on at the next gzip member"),
+        )
+    }
+
+    /// Parse one member header at `buf[pos..]`. `Ok(false)` at the end.
+    fn header(&mut self) -> io::Result<bool> {
+        if self.want(10)? == 0 {
+            return Ok(false);
+        }
+        let at = self.used;
+        let h = &self.buf[self.pos..self.end];
+        if h.len() < 10 || h[..3] != [0x1f, 0x8b, 8] {
+            let what = if h.len() < 10 && h.starts_with(&GZIP_MAGIC[..h.len().min(2)]) {
+                format!("the input ends inside a gzip header at compressed offset {at}")
+            } else {
+                format!("bytes that are not a gzip member at compressed offset {at}")
+            };
+            // Step past this position so the search finds the next one.
+            self.consume(1);
+            return Err(self.damaged(what));
+        }
+        let flags = h[3];
+        let mut n = 10;
+        let need = |me: &mut Self, k: usize| -> io::Result<bool> { Ok(me.want(k)? >= k) };
+        if flags & 4 != 0 {
+            if !need(self, n + 2)? {
+                return Err(
+                    self.damaged(format!("a gzip header cut short at compressed offset {at}"))
+                );
+            }
+            let xlen = u16::from_le_bytes([self.buf[self.pos + n], self.buf[self.pos + n + 1]]);
+            n += 2 + xlen as usize;
+        }
+        for bit in [8u8, 16] {
+            if flags & bit != 0 {
+                loop {
+                    if !need(self, n + 1)? {
+                        return Err(self.damaged(format!(
+                            "a gzip header cut short at compressed offset {at}"
+                        )));
+                    }
+                    n += 1;
+                    if self.buf[self.pos + n - 1] == 0 {
+                        break;
+                    }
+                    if n > self.buf.len() / 2 {
+                        return Err(self.damaged(format!(
+                            "an overlong gzip header field at compressed offset {at}"
+                        )));
+                    }
+                }
+            }
+        }
+        if flags & 2 != 0 {
+            n += 2;
+        }
+        if !need(self, n)? {
+            return Err(self.damaged(format!("a gzip header cut short at compressed offset {at}")));
+        }
+        self.consume(n);
+        self.z.reset(false);
+        self.crc.reset();
+        self.state = MemberState::Body;
+        Ok(true)
+    }
+
+    /// After the deflate data: the CRC-32 and size of the member.
+    fn trailer(&mut self) -> io::Result<()> {
+        let at = self.used;
+        if self.want(8)? < 8 {
+            let n = self.end - self.pos;
+            self.consume(n);
+            return Err(self.damaged(format!(
+                "the input ends inside a gzip trailer at compressed offset {at}"
+            )));
+        }
+        let t = &self.buf[self.pos..self.pos + 8];
+        let crc = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
+        let size = u32::from_le_bytes([t[4], t[5], t[6], t[7]]);
+        self.consume(8);
+        self.state = MemberState::Header;
+        if crc != self.crc.sum() || size != self.crc.amount() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a gzip member's checksum does not match its data (damaged) at compressed offset {at}; its bytes were kept, reading on"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Skip to the next `1f 8b 08`.
+    fn seek(&mut self) -> io::Result<()> {
+        loop {
+            if self.want(3)? < 3 {
+                let n = self.end - self.pos;
+                self.consume(n);
+                return Ok(());
+            }
+            let hay = &self.buf[self.pos..self.end];
+            match memchr::memmem::find(hay, &[0x1f, 0x8b, 8]) {
+                Some(k) => {
+                    self.consume(k);
+                    self.state = MemberState::Header;
+                    return Ok(());
+                }
+                None => {
+                    let n = hay.len() - 2;
+                    self.consume(n);
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for Members<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let r = match self.pending.take() {
+            Some(e) => Err(e),
+            None => self.read_members(out),
+        };
+        match r {
+            Err(e) if self.failed && e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            r => r,
+        }
+    }
+}
+
+impl<R: Read> Members<R> {
+    fn read_members(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.state {
+                MemberState::Seek => {
+                    self.seek()?;
+                    if self.state == MemberState::Seek {
+                        return Ok(0);
+                    }
+                }
+                MemberState::Header => {
+                    if !self.header()? {
+                        return Ok(0);
+                    }
+                }
+                MemberState::Body => {
+                    let avail = self.want(1)?;
+                    let at = self.used;
+                    let (in0, out0) = (self.z.total_in(), self.z.total_out());
+                    let r = self.z.decompress(
+                        &self.buf[self.pos..self.end],
+                        out,
+                        flate2::FlushDecompress::None,
+                    );
+                    let used = (self.z.total_in() - in0) as usize;
+                    let made = (self.z.total_out() - out0) as usize;
+                    self.consume(used);
+                    self.crc.update(&out[..made]);
+                    let err = match r {
+                        Ok(flate2::Status::StreamEnd) => {
+                            if let Err(e) = self.trailer() {
+                                self.pending = Some(e);
+                            }
+                            None
+                        }
+                        Ok(_) if used == 0 && made == 0 => {
+                            if avail == 0 || self.eof {
+                                Some(self.damaged(format!(
+                                    "the input ends inside a gzip member (truncated?) at compressed offset {at}"
+                                )))
+                            } else {
+                                // More input is needed to go on.
+                                self.want(avail + 1)?;
+                                None
+                            }
+                        }
+                        Ok(_) => None,
+                        Err(e) => Some(self.damaged(format!(
+                            "corrupt deflate data at compressed offset {}: {e}",
+                            at + used as u64
+                        ))),
+                    };
+                    if let Some(e) = err {
+                        if made > 0 {
+                            self.pending = Some(e);
+                            return Ok(made);
+                        }
+                        return Err(e);
+                    }
+                    if made > 0 {
+                        return Ok(made);
+                    }
+                    if let Some(e) = self.pending.take() {
+                        return Err(e);
+                    }
+                }
+            }
         }
     }
 }
@@ -361,8 +662,11 @@ pub fn inflate_all(bytes: &[u8], cap: u64) -> Result<Vec<u8>, DecodeError> {
         source: e,
     })?;
     let mut out = Vec::with_capacity(bytes.len() * 8);
-    d.read_to_end_capped(&mut out, cap)?;
-    Ok(out)
+    let mut first = None;
+    d.read_to_end_capped(&mut out, cap, &mut |e| {
+        first.get_or_insert(e);
+    })?;
+    first.map_or(Ok(out), Err)
 }
 
 #[cfg(test)]
@@ -396,8 +700,10 @@ mod tests {
         let cut = &z[..z.len() / 2];
         let mut d = Decoded::new(cut, 1 << 30).unwrap();
         let mut out = Vec::new();
-        let err = d.read_to_end_capped(&mut out, 1 << 30).unwrap_err();
-        assert!(matches!(err, DecodeError::Gzip { .. }), "{err}");
+        let mut errs = Vec::new();
+        d.read_to_end_capped(&mut out, 1 << 30, &mut |e| errs.push(e))
+            .unwrap();
+        assert!(matches!(errs[..], [DecodeError::Gzip { .. }]), "{errs:?}");
         assert!(!out.is_empty());
         assert_eq!(&data[..out.len()], &out[..]);
     }
@@ -411,7 +717,8 @@ mod tests {
         let mut d = Decoded::new(&one[..], 1 << 30).unwrap();
         assert!(matches!(d.inner, Inner::Whole { .. }));
         let mut out = Vec::new();
-        d.read_to_end_capped(&mut out, 1 << 30).unwrap();
+        d.read_to_end_capped(&mut out, 1 << 30, &mut |e| panic!("{e}"))
+            .unwrap();
         assert_eq!(out, data);
         // Many members, the last one small: the buffer grows as needed.
         let mut many = Vec::new();
@@ -431,7 +738,10 @@ mod tests {
         let mut d = Decoded::new(&junk[..], 1 << 30).unwrap();
         assert!(matches!(d.inner, Inner::Gzip(_)));
         let mut out = Vec::new();
-        assert!(d.read_to_end_capped(&mut out, 1 << 30).is_err());
+        let mut errs = 0;
+        d.read_to_end_capped(&mut out, 1 << 30, &mut |_| errs += 1)
+            .unwrap();
+        assert_eq!(errs, 1);
         assert_eq!(out, data);
     }
 
@@ -452,7 +762,8 @@ mod tests {
         let mut d = Decoded::new(&z[..], 1 << 40).unwrap();
         assert!(matches!(d.inner, Inner::Gzip(_)));
         let mut out = Vec::new();
-        d.read_to_end_capped(&mut out, 1 << 40).unwrap();
+        d.read_to_end_capped(&mut out, 1 << 40, &mut |e| panic!("{e}"))
+            .unwrap();
         assert!(out == data);
     }
 
@@ -487,10 +798,75 @@ mod tests {
         };
         let mut d = Decoded::new(src, 1 << 30).unwrap();
         let mut out = Vec::new();
-        let err = d.read_to_end_capped(&mut out, 1 << 30).unwrap_err();
-        assert!(matches!(err, DecodeError::Gzip { .. }), "{err}");
+        let mut errs = Vec::new();
+        d.read_to_end_capped(&mut out, 1 << 30, &mut |e| errs.push(e))
+            .unwrap();
+        assert!(matches!(errs[..], [DecodeError::Gzip { .. }]), "{errs:?}");
         assert!(out.len() > data.len() / 4, "{}", out.len());
         assert_eq!(&data[..out.len()], &out[..]);
+    }
+
+    fn read_all(z: &[u8]) -> (Vec<u8>, Vec<DecodeError>) {
+        let mut d = Decoded::new(z, 1 << 30).unwrap();
+        let (mut out, mut errs) = (Vec::new(), Vec::new());
+        d.read_to_end_capped(&mut out, 1 << 30, &mut |e| errs.push(e))
+            .unwrap();
+        (out, errs)
+    }
+
+    /// Damage loses what cannot be inflated and nothing more: every byte
+    /// before it, and every later member.
+    #[test]
+    fn damage_keeps_the_bytes_before_and_the_members_after() {
+        let part = |i: u32| -> Vec<u8> {
+            (0..5_000u32)
+                .flat_map(|n| format!("{{\"member\":{i},\"n\":{n}}}\n").into_bytes())
+                .collect()
+        };
+        let parts: Vec<Vec<u8>> = (0..6).map(part).collect();
+        let members: Vec<Vec<u8>> = parts.iter().map(|p| gz(p)).collect();
+        // Member 2 of 6 damaged in its deflate data.
+        let mut z = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let mut m = m.clone();
+            if i == 1 {
+                let k = m.len() / 2;
+                m[k] ^= 0x55;
+            }
+            z.extend(m);
+        }
+        let (out, errs) = read_all(&z);
+        assert!(!errs.is_empty());
+        let before = parts[0].len();
+        assert_eq!(&out[..before], &parts[0][..]);
+        let tail: Vec<u8> = parts[2..].concat();
+        assert!(out.ends_with(&tail), "every member after the damaged one");
+        // Junk between two members: both kept, one error.
+        let mut z = members[0].clone();
+        z.extend_from_slice(b"junk junk junk");
+        z.extend(&members[1]);
+        let (out, errs) = read_all(&z);
+        assert_eq!(out, [&parts[0][..], &parts[1][..]].concat());
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        // One member with a flipped bit: what was inflated before it stays.
+        let mut one = gz(&parts[0]);
+        let k = one.len() * 3 / 4;
+        one[k] ^= 0x10;
+        let (out, errs) = read_all(&one);
+        assert!(!errs.is_empty());
+        assert!(out.len() > parts[0].len() / 2, "{}", out.len());
+        let good = out
+            .iter()
+            .zip(&parts[0])
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(good > parts[0].len() / 2, "{good}");
+        // A header cut short at the end.
+        let mut z = members[0].clone();
+        z.extend_from_slice(&[0x1f, 0x8b, 8]);
+        let (out, errs) = read_all(&z);
+        assert_eq!(out, parts[0]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
     }
 
     #[test]

@@ -238,6 +238,20 @@ impl Scanner {
             out(ScanEvent::Error(oversized(origin, offset, self.max_record)));
             return;
         }
+        if kind == RecordKind::Text
+            && memchr::memmem::find(rec, br#"","errorCode":""#).is_some()
+            && frame::records::next_record_start(rec, 0).is_none()
+        {
+            // The end of a JSON record without its start: a record broken
+            // across lines. Read as text (its message may still name the
+            // denial), and reported.
+            out(ScanEvent::Error(InputError {
+                origin: origin.to_string(),
+                offset,
+                kind: InputErrorKind::InvalidJson,
+                detail: "a line holding the end of a CloudTrail JSON record without its start (a record broken across lines?); read as text".to_string(),
+            }));
+        }
         match classify::classify(rec, kind) {
             Ok(Outcome::Denial(d)) => match self.selection.judge(&d) {
                 Ok(()) => out(ScanEvent::Denial(d)),
@@ -253,6 +267,22 @@ impl Scanner {
             }
             Ok(Outcome::Skipped) => stats.skipped += 1,
             Ok(Outcome::Other) => {}
+            Err(ClassifyError::InvalidJson { .. })
+                if kind == RecordKind::CloudTrailJson
+                    && let Some(p) = frame::records::next_record_start(rec, 1) =>
+            {
+                // Two records run together (a lost newline or comma, or a
+                // damaged record followed by a whole one): each on its own.
+                let head = &rec[..p];
+                let cut = head
+                    .iter()
+                    .rposition(|c| !(c.is_ascii_whitespace() || *c == b','))
+                    .map_or(0, |i| i + 1);
+                stats.candidates -= 1;
+                stats.records += 1;
+                self.record(&head[..cut], kind, origin, offset, stats, out);
+                self.record(&rec[p..], kind, origin, offset + p as u64, stats, out);
+            }
             Err(ClassifyError::InvalidJson { offset: at, msg }) => {
                 let utf8 = std::str::from_utf8(rec).is_ok();
                 out(ScanEvent::Error(InputError {
@@ -406,12 +436,20 @@ impl Scanner {
                 self.stream_lines(&mut dec, buf, eof, 0, origin, &mut st, out);
             }
             Format::RecordsArray => {
-                self.stream_records(&mut dec, Head { buf, eof, failed }, origin, &mut st, out);
+                let head = Head { buf, eof, failed };
+                if let Some((rest, eof, at)) =
+                    self.stream_records(&mut dec, head, origin, &mut st, out)
+                {
+                    // More content after the document: read on as lines.
+                    self.stream_lines(&mut dec, rest, eof, at, origin, &mut st, out);
+                }
             }
             Format::LookupEvents | Format::CwSubscription | Format::Documents => {
                 if !eof {
                     let limit = self.max_document;
-                    if let Err(e) = dec.read_to_end_capped(&mut buf, limit) {
+                    let mut damaged = Vec::new();
+                    let r = dec.read_to_end_capped(&mut buf, limit, &mut |e| damaged.push(e));
+                    for e in damaged.into_iter().chain(r.err()) {
                         out(decode_error(origin, e));
                     }
                     eof = true;
@@ -480,6 +518,16 @@ impl Scanner {
         }
     }
 
+    /// Stream a `{"Records":[…]}` document through the structural framer.
+    ///
+    /// The bytes between records are checked (only white space, commas and
+    /// the closing brackets belong there), and a record that holds the start
+    /// of another has swallowed it. Either is damage: the damaged bytes are
+    /// reported once and the framer resynchronises at the next record start
+    /// ([`frame::records::next_record_start`]), so damage loses the record it
+    /// hit and nothing else. When the document closes and more content
+    /// follows, another Records document is framed the same way and anything
+    /// else is handed back (with its stream offset) to be read as lines.
     fn stream_records<R: Read>(
         &self,
         dec: &mut Decoded<R>,
@@ -487,71 +535,200 @@ impl Scanner {
         origin: &str,
         st: &mut ScanStats,
         out: &mut dyn FnMut(ScanEvent),
-    ) {
+    ) -> Option<(Vec<u8>, bool, u64)> {
         let Head {
             mut buf,
             mut eof,
             mut failed,
         } = head;
+        let broken = |offset: u64, detail: String| {
+            ScanEvent::Error(InputError {
+                origin: origin.to_string(),
+                offset,
+                kind: InputErrorKind::InvalidJson,
+                detail,
+            })
+        };
         let mut framer = RecordsFramer::new();
         let mut base: u64 = 0;
         let mut scanned = 0usize;
-        // Records the framer finds, collected per chunk.
+        // Checked up to here: the bytes from `gap` to the next record are
+        // between records (or, while `header`, the document's opening).
+        let mut gap = 0usize;
+        let mut header = true;
+        // The document closed before `gap`.
+        let mut ended = false;
+        // Damage found at this stream offset: looking for the next record
+        // start from `seek` on.
+        let mut lost_from: Option<u64> = None;
+        let mut seek = 0usize;
         let mut found: Vec<FrameEvent> = Vec::new();
         loop {
-            found.clear();
-            framer.feed(&buf, scanned, &mut |e| found.push(e));
-            let mut next_hit = self.prefilter.find_from(&buf, 0);
-            for ev in &found {
-                match *ev {
-                    FrameEvent::Record { start, end } => {
-                        st.records += 1;
-                        while let Some(h) = next_hit {
-                            if h >= start {
+            // Frame what is buffered, resynchronising after damage, until
+            // the buffer is done or a record start is awaited.
+            loop {
+                if let Some(from) = lost_from {
+                    let Some(r) = frame::records::next_record_start(&buf, seek) else {
+                        break;
+                    };
+                    let at = base + r as u64;
+                    out(broken(
+                        from,
+                        format!(
+                            "broken JSON in the Records array: {} bytes skipped to the next record, at offset {at}; the records before and after them were kept",
+                            at - from
+                        ),
+                    ));
+                    st.records += 1;
+                    lost_from = None;
+                    framer.resync();
+                    (scanned, gap, header, ended) = (r, r, false, false);
+                }
+                if ended {
+                    // After the document: white space, or more content.
+                    let Some(k) = buf[gap..].iter().position(|c| !c.is_ascii_whitespace()) else {
+                        gap = buf.len();
+                        break;
+                    };
+                    let q = gap + k;
+                    let rest = frame::detect(&buf[q..], eof);
+                    if rest == Format::Binary {
+                        st.bytes = base + buf.len() as u64;
+                        out(ScanEvent::Error(InputError {
+                            origin: origin.to_string(),
+                            offset: base + q as u64,
+                            kind: InputErrorKind::Binary,
+                            detail: "binary data after the Records document; the rest of the input skipped"
+                                .to_string(),
+                        }));
+                        return None;
+                    }
+                    if rest != Format::RecordsArray {
+                        buf.drain(..q);
+                        return Some((buf, eof, base + q as u64));
+                    }
+                    framer = RecordsFramer::new();
+                    (scanned, gap, header, ended) = (q, q, true, false);
+                }
+                found.clear();
+                framer.feed(&buf, scanned, &mut |e| found.push(e));
+                scanned = buf.len();
+                let mut damage: Option<usize> = None;
+                let mut next_hit = self.prefilter.find_from(&buf, gap);
+                // The next record start after the current record's own.
+                let mut next_start: Option<usize> = None;
+                let mut start_from = 0usize;
+                let mut swallowed = |start: usize, end: usize| {
+                    if start_from <= start {
+                        next_start = frame::records::next_record_start(&buf, start + 1);
+                        start_from = next_start.map_or(usize::MAX, |n| n.max(start + 1));
+                    }
+                    next_start.is_some_and(|n| n > start && n < end)
+                };
+                for ev in &found {
+                    match *ev {
+                        FrameEvent::Record { start, end } => {
+                            if let Err(bad) = between_records(&buf[gap..start], header) {
+                                damage = Some(gap + bad);
                                 break;
                             }
-                            next_hit = self.prefilter.find_from(&buf, start);
+                            if swallowed(start, end) {
+                                damage = Some(start);
+                                break;
+                            }
+                            (gap, header) = (end, false);
+                            st.records += 1;
+                            while let Some(h) = next_hit {
+                                if h >= start {
+                                    break;
+                                }
+                                next_hit = self.prefilter.find_from(&buf, start);
+                            }
+                            if next_hit.is_some_and(|h| h < end) {
+                                self.record(
+                                    &buf[start..end],
+                                    RecordKind::CloudTrailJson,
+                                    origin,
+                                    base + start as u64,
+                                    st,
+                                    out,
+                                );
+                                next_hit = self.prefilter.find_from(&buf, end);
+                            }
                         }
-                        if next_hit.is_some_and(|h| h < end) {
-                            self.record(
-                                &buf[start..end],
-                                RecordKind::CloudTrailJson,
-                                origin,
-                                base + start as u64,
-                                st,
-                                out,
-                            );
-                            next_hit = self.prefilter.find_from(&buf, end);
+                        FrameEvent::Broken(_) => {
+                            damage = Some(gap);
+                            break;
+                        }
+                        FrameEvent::End(at) => {
+                            match between_records(&buf[gap..=at], header) {
+                                Err(bad) => damage = Some(gap + bad),
+                                Ok(()) => (gap, ended) = (at + 1, true),
+                            }
+                            break;
                         }
                     }
-                    FrameEvent::Broken(at) => out(ScanEvent::Error(InputError {
-                        origin: origin.to_string(),
-                        offset: base + at as u64,
-                        kind: InputErrorKind::InvalidJson,
-                        detail: "unbalanced or too deeply nested JSON in the Records array"
-                            .to_string(),
-                    })),
+                }
+                if damage.is_none() && !ended {
+                    // The buffer's end: the bytes before the open record are
+                    // between records, and the open record holds no other.
+                    let upto = framer.open_record().unwrap_or(buf.len());
+                    match between_records(&buf[gap..upto], header) {
+                        Err(bad) => damage = Some(gap + bad),
+                        Ok(()) if framer.open_record().is_some() && swallowed(upto, buf.len()) => {
+                            damage = Some(upto);
+                        }
+                        Ok(()) => {
+                            gap = upto;
+                            break;
+                        }
+                    }
+                }
+                if let Some(d) = damage {
+                    lost_from = Some(base + d as u64);
+                    seek = d + 1;
                 }
             }
-            // Keep the open record, drop the rest.
-            let keep_from = framer.open_record().unwrap_or(buf.len());
             if eof {
                 st.bytes = base + buf.len() as u64;
-                // A stream cut by a decode error was reported as such; the
-                // record it cut is part of that error.
-                if let (Some(s), false) = (framer.open_record(), failed) {
-                    out(ScanEvent::Error(InputError {
-                        origin: origin.to_string(),
-                        offset: base + s as u64,
-                        kind: InputErrorKind::InvalidJson,
-                        detail: "the stream ends inside a record (truncated file?); the record is lost, every record before it was kept"
+                let end = st.bytes;
+                if let Some(from) = lost_from {
+                    st.records += 1;
+                    out(broken(
+                        from,
+                        format!(
+                            "broken JSON in the Records array and no record starts after it: the last {} bytes are lost, every record before them was kept",
+                            end - from
+                        ),
+                    ));
+                } else if failed {
+                    // A stream cut by a decode error was reported as such;
+                    // the record it cut is part of that error.
+                } else if let Some(s) = framer.open_record() {
+                    out(broken(
+                        base + s as u64,
+                        "the stream ends inside a record (truncated file?); the record is lost, every record before it was kept"
                             .to_string(),
-                    }));
+                    ));
+                } else if !ended {
+                    out(broken(
+                        end,
+                        "the stream ends before the Records document closes (truncated file?); every record before the end was kept"
+                            .to_string(),
+                    ));
                 }
-                return;
+                return None;
             }
+            let keep_from = if lost_from.is_some() {
+                // A record start may straddle the buffer's end.
+                let k = seek.max(buf.len().saturating_sub(64)).min(buf.len());
+                seek = 0;
+                k
+            } else {
+                framer.open_record().unwrap_or(buf.len())
+            };
             let open_len = buf.len() - keep_from;
-            if open_len > self.max_record {
+            if lost_from.is_none() && open_len > self.max_record {
                 out(ScanEvent::Error(oversized(
                     origin,
                     base + keep_from as u64,
@@ -562,12 +739,13 @@ impl Scanner {
                 framer.forget_open();
                 base += buf.len() as u64;
                 buf.clear();
-                scanned = 0;
+                (scanned, gap) = (0, 0);
             } else {
                 buf.drain(..keep_from);
                 framer.rebase(keep_from);
                 base += keep_from as u64;
                 scanned = buf.len();
+                gap = gap.saturating_sub(keep_from);
             }
             eof = fill(dec, &mut buf, self.chunk, &mut |e| {
                 failed = true;
@@ -694,6 +872,44 @@ struct Head {
     failed: bool,
 }
 
+/// Check the bytes between two records of a Records array (or, when
+/// `header`, from the document's start to its first record): white space,
+/// commas and closing brackets, after the `{"Records":[` opening. `Err` has
+/// the index of the first byte that does not belong there.
+fn between_records(gap: &[u8], header: bool) -> Result<(), usize> {
+    let mut i = 0;
+    if header {
+        let skip = |i: &mut usize| {
+            while gap.get(*i).is_some_and(u8::is_ascii_whitespace) {
+                *i += 1;
+            }
+        };
+        if gap.starts_with(b"\xEF\xBB\xBF") {
+            i = 3;
+        }
+        for want in [&b"{"[..], b"\"Records\"", b":", b"["] {
+            skip(&mut i);
+            let rest = &gap[i.min(gap.len())..];
+            let n = want.len().min(rest.len());
+            if rest[..n] != want[..n] {
+                return Err(i + (0..n).position(|k| rest[k] != want[k]).unwrap_or(0));
+            }
+            if n < want.len() {
+                // The opening is cut by the buffer's end.
+                return Ok(());
+            }
+            i += n;
+        }
+    }
+    match gap[i..]
+        .iter()
+        .position(|&c| !(c.is_ascii_whitespace() || matches!(c, b',' | b']' | b'}')))
+    {
+        Some(k) => Err(i + k),
+        None => Ok(()),
+    }
+}
+
 /// Count newline-terminated lines, plus a final unterminated one.
 fn count_lines(b: &[u8]) -> u64 {
     if b.is_empty() {
@@ -724,8 +940,13 @@ fn fill<R: Read>(
             Ok(n) => buf.truncate(old + n),
             Err(e) => {
                 buf.truncate(old);
+                let damaged = matches!(e, DecodeError::Gzip { .. });
                 on_err(e);
-                return true;
+                if !damaged {
+                    return true;
+                }
+                // Damaged gzip data: the decoder resumes at the next
+                // member; read on.
             }
         }
     }

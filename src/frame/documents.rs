@@ -37,8 +37,6 @@ pub enum Unwrapped<'a> {
         offset: u64,
         /// What is wrong.
         detail: String,
-        /// Nothing after it could be read.
-        rest_lost: bool,
     },
 }
 
@@ -56,49 +54,192 @@ pub enum Unwrapped<'a> {
 /// assert_eq!(got, vec![br#"{"eventName":"PassRole"}"#.to_vec()]);
 /// ```
 pub fn unwrap(buf: &[u8], format: Format, out: &mut dyn FnMut(Unwrapped<'_>)) {
-    let mut stream = serde_json::Deserializer::from_slice(buf).into_iter::<&RawValue>();
-    loop {
-        let at = stream.byte_offset();
-        let doc = match stream.next() {
-            None => break,
-            Some(Ok(d)) => d,
-            Some(Err(e)) => {
-                out(Unwrapped::Error {
-                    offset: at as u64,
-                    detail: format!(
-                        "invalid JSON document ({}): {e}; rest of file skipped",
-                        format.as_str()
-                    ),
-                    rest_lost: true,
-                });
-                break;
-            }
-        };
-        let raw = doc.get().as_bytes();
-        let at = at as u64 + leading_ws(&buf[at..]) as u64;
-        match format {
-            Format::LookupEvents => lookup_events(raw, at, out),
-            Format::CwSubscription => subscription(raw, at, out),
-            _ => match detect(raw, true) {
-                Format::RecordsArray => {
-                    let mut f = RecordsFramer::new();
-                    let mut recs = Vec::new();
-                    f.feed(raw, 0, &mut |e| recs.push(e));
-                    for ev in recs {
-                        if let FrameEvent::Record { start, end } = ev {
-                            out(Unwrapped::Record {
-                                bytes: &raw[start..end],
-                                offset: at + start as u64,
-                            });
+    let mut pos = 0;
+    'documents: while pos < buf.len() {
+        let mut stream = serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<&RawValue>();
+        loop {
+            let at = pos + stream.byte_offset();
+            let at = at + leading_ws(&buf[at..]);
+            match stream.next() {
+                None => break 'documents,
+                Some(Ok(doc)) => document(doc.get().as_bytes(), at as u64, format, out),
+                Some(Err(e)) => {
+                    // Damaged: salvage the records up to the next document
+                    // start, then read on from there.
+                    let next = next_document(buf, format, at + 1);
+                    let end = next.unwrap_or(buf.len());
+                    salvage(&buf[at..end], at as u64, format, &e.to_string(), out);
+                    match next {
+                        Some(n) => {
+                            pos = n;
+                            continue 'documents;
                         }
+                        None => break 'documents,
                     }
                 }
-                Format::Skip(_) => out(Unwrapped::Skipped),
-                _ => out(Unwrapped::Record {
-                    bytes: raw,
-                    offset: at,
-                }),
-            },
+            }
+        }
+    }
+}
+
+/// One whole, valid JSON document.
+fn document(raw: &[u8], at: u64, format: Format, out: &mut dyn FnMut(Unwrapped<'_>)) {
+    match format {
+        Format::LookupEvents => lookup_events(raw, at, out),
+        Format::CwSubscription => subscription(raw, at, out),
+        _ => match detect(raw, true) {
+            Format::RecordsArray => {
+                let mut f = RecordsFramer::new();
+                let mut recs = Vec::new();
+                f.feed(raw, 0, &mut |e| recs.push(e));
+                for ev in recs {
+                    if let FrameEvent::Record { start, end } = ev {
+                        out(Unwrapped::Record {
+                            bytes: &raw[start..end],
+                            offset: at + start as u64,
+                        });
+                    }
+                }
+            }
+            Format::Skip(_) => out(Unwrapped::Skipped),
+            _ => out(Unwrapped::Record {
+                bytes: raw,
+                offset: at,
+            }),
+        },
+    }
+}
+
+/// The key that opens each document of a format, and the key whose string
+/// value (or, for plain documents, whose object) is one record.
+fn keys(format: Format) -> (&'static [u8], &'static [u8]) {
+    match format {
+        Format::LookupEvents => (b"\"Events\"", b"\"CloudTrailEvent\""),
+        Format::CwSubscription => (b"\"messageType\"", b"\"message\""),
+        _ => (b"\"eventVersion\"", b"\"eventVersion\""),
+    }
+}
+
+/// Where the next object whose first key is `key` starts, at or after
+/// `from`: a `{`, white space, then the key, where the `{` is not a key's
+/// value.
+fn next_object(buf: &[u8], from: usize, key: &[u8]) -> Option<usize> {
+    let mut at = from;
+    while at < buf.len() {
+        let k = at + memchr::memmem::find(&buf[at..], key)?;
+        at = k + 1;
+        let before = &buf[..k];
+        let Some(brace) = before.iter().rposition(|c| !c.is_ascii_whitespace()) else {
+            continue;
+        };
+        if before[brace] != b'{' || brace < from {
+            continue;
+        }
+        let value = before[..brace]
+            .iter()
+            .rposition(|c| !c.is_ascii_whitespace())
+            .is_some_and(|p| before[p] == b':');
+        if !value {
+            return Some(brace);
+        }
+    }
+    None
+}
+
+/// Where the next document of `format` starts, at or after `from`.
+fn next_document(buf: &[u8], format: Format, from: usize) -> Option<usize> {
+    let (open, _) = keys(format);
+    let next = next_object(buf, from, open);
+    match format {
+        Format::LookupEvents | Format::CwSubscription => next,
+        // Plain documents: a record, or a Records document.
+        _ => [next, next_object(buf, from, b"\"Records\"")]
+            .into_iter()
+            .flatten()
+            .min(),
+    }
+}
+
+/// A damaged document: hand out every record still whole in it (each
+/// record's key, then its complete value) and report the damage once.
+fn salvage(region: &[u8], at: u64, format: Format, why: &str, out: &mut dyn FnMut(Unwrapped<'_>)) {
+    let (_, key) = keys(format);
+    let (mut kept, mut lost) = (0u64, 0u64);
+    let mut i = 0;
+    if matches!(format, Format::LookupEvents | Format::CwSubscription) {
+        // `"key" : "<string>"`: each record is the string.
+        while let Some(k) = memchr::memmem::find(&region[i..], key) {
+            i += k + key.len();
+            let mut j = i + leading_ws(&region[i..]);
+            if region.get(j) != Some(&b':') {
+                continue;
+            }
+            j += 1;
+            j += leading_ws(&region[j..]);
+            if region.get(j) != Some(&b'"') {
+                continue;
+            }
+            let Some(len) = string_end(&region[j..]) else {
+                lost += 1;
+                break;
+            };
+            match serde_json::from_slice::<Cow<'_, str>>(&region[j..j + len]) {
+                Ok(rec) => {
+                    kept += 1;
+                    out(Unwrapped::Record {
+                        bytes: rec.as_bytes(),
+                        offset: at + j as u64,
+                    });
+                }
+                Err(_) => lost += 1,
+            }
+            i = j + len;
+        }
+    } else {
+        // Each record is an object that starts with the key.
+        while let Some(open) = next_object(region, i, key) {
+            let mut one =
+                serde_json::Deserializer::from_slice(&region[open..]).into_iter::<&RawValue>();
+            match one.next() {
+                Some(Ok(rec)) => {
+                    kept += 1;
+                    out(Unwrapped::Record {
+                        bytes: rec.get().as_bytes(),
+                        offset: at + open as u64,
+                    });
+                    i = open + one.byte_offset();
+                }
+                _ => {
+                    lost += 1;
+                    i = open + 1;
+                }
+            }
+        }
+    }
+    let lost = if lost == 0 {
+        "none whole lost".to_string()
+    } else {
+        format!("{lost} lost")
+    };
+    out(Unwrapped::Error {
+        offset: at,
+        detail: format!(
+            "damaged {} document ({why}): {kept} records in it were whole and kept, {lost}; reading on at the next document",
+            format.as_str(),
+        ),
+    });
+}
+
+/// The length of the JSON string literal that `b` starts with (its closing
+/// quote included), or `None` when it does not end in `b`.
+fn string_end(b: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i] == b'\\' {
+            i += 2;
+        } else {
+            return Some(i + 1);
         }
     }
 }
@@ -132,7 +273,6 @@ fn lookup_events(raw: &[u8], at: u64, out: &mut dyn FnMut(Unwrapped<'_>)) {
         Err(e) => out(Unwrapped::Error {
             offset: at,
             detail: format!("not a lookup-events page: {e}"),
-            rest_lost: false,
         }),
     }
 }
@@ -163,7 +303,6 @@ fn subscription(raw: &[u8], at: u64, out: &mut dyn FnMut(Unwrapped<'_>)) {
         Err(e) => out(Unwrapped::Error {
             offset: at,
             detail: format!("not a CloudWatch Logs subscription payload: {e}"),
-            rest_lost: false,
         }),
     }
 }

@@ -127,8 +127,17 @@ pub fn detect(head: &[u8], complete: bool) -> Format {
     }
     match first_key(body) {
         Some(b"Records") => {
-            if memchr::memmem::find(sniff, b"AwsCloudTrailInsight").is_some()
-                || memchr::memmem::find(sniff, b"\"insightDetails\"").is_some()
+            // An Insight file is told by its first record (what follows a
+            // Records document may be anything).
+            let mut first = None;
+            RecordsFramer::new().feed(sniff, 0, &mut |e| {
+                if let (FrameEvent::Record { start, end }, None) = (e, first) {
+                    first = Some(&sniff[start..end]);
+                }
+            });
+            let first = first.unwrap_or(sniff);
+            if memchr::memmem::find(first, b"AwsCloudTrailInsight").is_some()
+                || memchr::memmem::find(first, b"\"insightDetails\"").is_some()
             {
                 Format::Skip(SkipReason::Insight)
             } else {
@@ -160,9 +169,12 @@ pub fn detect(head: &[u8], complete: bool) -> Format {
     }
 }
 
-/// NUL bytes or mostly control bytes: not a text log.
+/// More than one NUL byte in a hundred, or mostly control bytes: not a
+/// text log. A few stray NULs (a damaged byte) do not make a log binary:
+/// the record that holds one is reported, the others are read.
 fn looks_binary(b: &[u8]) -> bool {
-    if memchr::memchr(0, b).is_some() {
+    let nul = memchr::memchr_iter(0, b).count();
+    if nul * 100 > b.len() {
         return true;
     }
     let ctrl = b

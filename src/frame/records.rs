@@ -32,6 +32,8 @@ pub enum FrameEvent {
     /// The structure is broken at this buffer position (too deep, or
     /// unbalanced); the framer has reset to look for the next record.
     Broken(usize),
+    /// The document closed: its last `}` is at this buffer position.
+    End(usize),
 }
 
 impl RecordsFramer {
@@ -57,6 +59,22 @@ impl RecordsFramer {
     /// skipped structurally until the record ends.
     pub fn forget_open(&mut self) {
         self.rec_start = None;
+    }
+
+    /// Start over between two records of the array: the caller found the
+    /// structure broken and skips to the next record start it trusts
+    /// ([`next_record_start`]).
+    pub fn resync(&mut self) {
+        *self = RecordsFramer {
+            depth: 2,
+            in_array: true,
+            ..Default::default()
+        };
+    }
+
+    /// Inside the document, not yet closed (a stream that ends here is cut).
+    pub fn is_open(&self) -> bool {
+        self.depth > 0 || self.in_str
     }
 
     /// Scan `buf[from..]`, calling `on` for each event. Returns the position
@@ -209,6 +227,9 @@ impl RecordsFramer {
                     on(FrameEvent::Broken(i));
                 } else {
                     self.depth -= 1;
+                    if self.depth == 0 {
+                        on(FrameEvent::End(i));
+                    }
                     if self.depth == 2
                         && c == b'}'
                         && let Some(s) = self.rec_start.take()
@@ -226,6 +247,47 @@ impl RecordsFramer {
             _ => {}
         }
     }
+}
+
+/// The key CloudTrail writes first in every record.
+const SIGNATURE: &[u8] = b"\"eventVersion\"";
+
+static SIGNATURE_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(SIGNATURE));
+
+/// Where the next record of a Records array starts at or after `from`: the
+/// `{` of a `{"eventVersion"` that is not the value of a key. CloudTrail
+/// writes `eventVersion` first in every record, and inside a string the
+/// quotes would be escaped, so outside broken bytes this is a record start
+/// and nothing else; the scanner resynchronises there after damage.
+///
+/// ```
+/// use denytrail::frame::records::next_record_start;
+/// let doc = br#"{"Records":[{"eventVersion":"1.08"},{"x":{"eventVersion":1}},{ "eventVersion":"1"}]}"#;
+/// assert_eq!(next_record_start(doc, 0), Some(12));
+/// assert_eq!(next_record_start(doc, 13), Some(61));
+/// ```
+pub fn next_record_start(buf: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while at < buf.len() {
+        let k = at + SIGNATURE_FINDER.find(&buf[at..])?;
+        at = k + 1;
+        let before = &buf[..k];
+        let Some(brace) = before.iter().rposition(|c| !c.is_ascii_whitespace()) else {
+            continue;
+        };
+        if before[brace] != b'{' || brace < from {
+            continue;
+        }
+        let key_value = before[..brace]
+            .iter()
+            .rposition(|c| !c.is_ascii_whitespace())
+            .is_some_and(|p| before[p] == b':');
+        if !key_value {
+            return Some(brace);
+        }
+    }
+    None
 }
 
 /// Bit `k` of each mask is set when byte `k` of a 64-byte block is that

@@ -12,6 +12,7 @@ mod messages;
 mod moto;
 mod page;
 mod prom;
+mod recovery;
 mod replay;
 mod util;
 mod watch;
