@@ -614,6 +614,7 @@ impl Scanner {
                 framer.feed(&buf, scanned, &mut |e| found.push(e));
                 scanned = buf.len();
                 let mut damage: Option<usize> = None;
+                let mut seek_after: Option<usize> = None;
                 let mut next_hit = self.prefilter.find_from(&buf, gap);
                 // The next record start after the current record's own.
                 let mut next_start: Option<usize> = None;
@@ -657,7 +658,13 @@ impl Scanner {
                             }
                         }
                         FrameEvent::Broken(_) => {
+                            // In the record after the gap: look for the
+                            // next start after that record's own.
                             damage = Some(gap);
+                            let first = buf[gap..]
+                                .iter()
+                                .position(|c| !(c.is_ascii_whitespace() || *c == b','));
+                            seek_after = first.map(|k| gap + k);
                             break;
                         }
                         FrameEvent::End(at) => {
@@ -686,7 +693,7 @@ impl Scanner {
                 }
                 if let Some(d) = damage {
                     lost_from = Some(base + d as u64);
-                    seek = d + 1;
+                    seek = seek_after.unwrap_or(d).max(d) + 1;
                 }
             }
             if eof {

@@ -50,21 +50,61 @@ impl Source for LocalFile {
 
     fn open(&self) -> Result<Opened<'_>, InputError> {
         let f = File::open(&self.path).map_err(|e| self.unreadable(0, "open", &e))?;
-        Ok(Opened::Bytes(Box::new(f)))
+        // A file that grows while it is read is read on; one that shrinks
+        // is an error, not a silent short read.
+        let len = f.metadata().map_or(0, |m| m.len());
+        Ok(Opened::Bytes(Box::new(Exact::new(f, len))))
     }
 
     fn open_part(&self, start: u64, end: u64) -> Result<Opened<'_>, InputError> {
         let mut f = File::open(&self.path).map_err(|e| self.unreadable(start, "open", &e))?;
         f.seek(SeekFrom::Start(start))
             .map_err(|e| self.unreadable(start, "seek", &e))?;
+        let len = end.saturating_sub(start);
         Ok(Opened::LinesPart {
-            reader: Box::new(f.take(end.saturating_sub(start))),
+            reader: Box::new(Exact::new(f.take(len), len)),
             base: start,
         })
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Option<io::Result<usize>> {
         Some(File::open(&self.path).and_then(|f| f.read_at(buf, offset)))
+    }
+}
+
+/// A reader that owes at least `len` bytes: ending before them (the file
+/// was truncated by another process while it was read) is an error that
+/// says so, where a plain read would end early and lose the rest silently.
+struct Exact<R> {
+    inner: R,
+    len: u64,
+    read: u64,
+}
+
+impl<R> Exact<R> {
+    fn new(inner: R, len: u64) -> Exact<R> {
+        Exact {
+            inner,
+            len,
+            read: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && self.read < self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file shrank while it was read: it ended after {} of the {} bytes it had (truncated or rewritten by another process?)",
+                    self.read, self.len
+                ),
+            ));
+        }
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -152,4 +192,55 @@ pub fn expand(args: &[String]) -> super::Expanded {
         }
     }
     (sources, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(dir: &tempfile::TempDir, data: &[u8]) -> LocalFile {
+        let path = dir.path().join("f.jsonl");
+        std::fs::write(&path, data).unwrap();
+        LocalFile {
+            key: "f.jsonl".into(),
+            path,
+        }
+    }
+
+    fn read_all(o: Opened<'_>) -> io::Result<Vec<u8>> {
+        let mut r = match o {
+            Opened::Bytes(r) | Opened::LinesPart { reader: r, .. } => r,
+            Opened::Messages(_) => unreachable!(),
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).map(|_| out)
+    }
+
+    /// A file truncated between open and read is an error, whole or in
+    /// part; one that grows is read on.
+    #[test]
+    fn a_file_that_shrinks_while_read_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![b'x'; 10_000];
+        let f = source(&dir, &data);
+        for part in [None, Some((2_000, 9_000))] {
+            let opened = match part {
+                None => f.open(),
+                Some((a, b)) => f.open_part(a, b),
+            }
+            .unwrap();
+            File::options()
+                .write(true)
+                .open(&f.path)
+                .unwrap()
+                .set_len(5_000)
+                .unwrap();
+            let e = read_all(opened).unwrap_err();
+            assert!(e.to_string().contains("shrank"), "{e}");
+            std::fs::write(&f.path, &data).unwrap();
+        }
+        let opened = f.open().unwrap();
+        std::fs::write(&f.path, vec![b'y'; 12_000]).unwrap();
+        assert_eq!(read_all(opened).unwrap().len(), 12_000);
+    }
 }

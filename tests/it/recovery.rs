@@ -324,3 +324,78 @@ fn damaged_pages_keep_their_whole_records() {
     assert!(lost.iter().all(|id| second.contains(*id)));
     assert!(errors >= 1);
 }
+
+/// A record nested far past the framer's depth cap costs one error and
+/// constant work; every other record is kept.
+#[test]
+fn a_deeply_nested_record_is_one_error() {
+    let mut lines = Vec::new();
+    generate::write_jsonl(&config(26), &mut lines).unwrap();
+    let recs: Vec<&[u8]> = lines
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let s = scanner(4096);
+    let (want, _) = scan(&s, &lines);
+    let deep = format!(
+        r#"{{"eventVersion":"1.08","x":{}{}}}"#,
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
+    let mut doc = b"{\"Records\":[".to_vec();
+    for (i, r) in recs.iter().enumerate() {
+        if i == recs.len() / 2 {
+            doc.extend_from_slice(deep.as_bytes());
+            doc.push(b',');
+        }
+        doc.extend_from_slice(r);
+        doc.push(if i + 1 == recs.len() { b']' } else { b',' });
+    }
+    doc.push(b'}');
+    let (got, errors) = scan(&s, &doc);
+    assert_eq!(got, want);
+    assert_eq!(errors, 1);
+}
+
+/// Gzip members (as Firehose writes subscription payloads): damage in the
+/// second of six loses only what cannot be inflated of it.
+#[test]
+fn a_damaged_gzip_member_loses_only_itself() {
+    use std::io::Write;
+    let mut lines = Vec::new();
+    generate::write_jsonl(&config(27), &mut lines).unwrap();
+    let s = scanner(64 << 10);
+    let (want, _) = scan(&s, &lines);
+    let recs: Vec<&[u8]> = lines.split_inclusive(|&c| c == b'\n').collect();
+    let parts: Vec<Vec<u8>> = recs
+        .chunks(recs.len().div_ceil(6))
+        .map(|c| c.concat())
+        .collect();
+    let mut z = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(p).unwrap();
+        let mut m = e.finish().unwrap();
+        if i == 1 {
+            let k = m.len() / 2;
+            m[k] ^= 0x5a;
+        }
+        z.extend(m);
+        if i == 3 {
+            z.extend_from_slice(b"junk between members");
+        }
+    }
+    let (got, errors) = scan(&s, &z);
+    let second: BTreeSet<String> = parts[1]
+        .split(|&c| c == b'\n')
+        .filter_map(event_id)
+        .collect();
+    let lost: Vec<&String> = want.difference(&got).collect();
+    assert!(lost.iter().all(|id| second.contains(*id)), "lost {lost:?}");
+    assert!(
+        lost.len() < second.len().max(1),
+        "kept some of the damaged member too: lost {}",
+        lost.len()
+    );
+    assert!(errors >= 2, "the damage and the junk: {errors}");
+}
