@@ -5,8 +5,10 @@
 //! One JSON file, `<state-dir>/checkpoint.json`, replaced atomically: written
 //! to a temporary file in the same directory, fsynced, renamed over the old
 //! one, and the directory fsynced. A crash at any moment leaves the previous
-//! or the new checkpoint, never a mix. A checkpoint that cannot be parsed is
-//! moved aside (`checkpoint.json.corrupt`) and denytrail starts afresh.
+//! or the new checkpoint, never a mix. A checkpoint that cannot be read
+//! stops the start (going on without it would skip what was appended while
+//! the sidecar was stopped, or count again what it had counted);
+//! `--reset-state` sets it aside ([`set_aside`]) and starts over.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -52,19 +54,20 @@ pub enum CheckpointError {
         /// Why.
         source: io::Error,
     },
-    /// The checkpoint is not valid JSON of the expected shape (it was moved
-    /// aside).
-    #[error("checkpoint {path} is corrupt ({source}); moved to {moved}")]
+    /// The checkpoint is not valid JSON of the expected shape.
+    #[error(
+        "checkpoint {path} is corrupt ({source}); not starting, since going on without it would skip or count again what it recorded: restore it, or run with --reset-state to set it aside and start over (counters from 0, files from --from)"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
-        /// Where it was moved.
-        moved: PathBuf,
         /// Why.
         source: serde_json::Error,
     },
     /// Written by an incompatible denytrail.
-    #[error("checkpoint {path} has version {found}, this denytrail reads version {VERSION}")]
+    #[error(
+        "checkpoint {path} has version {found}, this denytrail reads version {VERSION}: run the denytrail that wrote it, or run with --reset-state to set it aside and start over"
+    )]
     Version {
         /// The file.
         path: PathBuf,
@@ -85,9 +88,9 @@ pub fn path_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// Load the checkpoint of `dir`: `Ok(None)` when there is none yet. A
-/// corrupt file is moved aside and reported as [`CheckpointError::Corrupt`]
-/// (the caller may go on without it).
+/// Load the checkpoint of `dir`: `Ok(None)` when there is none yet; a
+/// file that is not a checkpoint (empty, cut, not JSON) is
+/// [`CheckpointError::Corrupt`] and stays where it is.
 pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     let path = path_in(dir);
     let bytes = match read_bounded(&path) {
@@ -109,16 +112,24 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     }
     match serde_json::from_slice::<Checkpoint>(&bytes) {
         Ok(c) => Ok(Some(c)),
-        Err(source) => {
-            let moved = dir.join(format!("{FILE_NAME}.corrupt"));
-            fs::rename(&path, &moved).map_err(io_err(&path))?;
-            Err(CheckpointError::Corrupt {
-                path,
-                moved,
-                source,
-            })
-        }
+        Err(source) => Err(CheckpointError::Corrupt { path, source }),
     }
+}
+
+/// Move the checkpoint of `dir` aside, to `checkpoint.json.<unix time>.old`
+/// (`--reset-state`): the next start begins afresh. Returns where it went,
+/// or `None` when there was none.
+pub fn set_aside(dir: &Path) -> Result<Option<PathBuf>, CheckpointError> {
+    let path = path_in(dir);
+    if fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let moved = dir.join(format!("{FILE_NAME}.{secs}.old"));
+    fs::rename(&path, &moved).map_err(io_err(&path))?;
+    Ok(Some(moved))
 }
 
 /// Largest checkpoint read: far above what `--max-series` and the dedup
@@ -198,12 +209,21 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_is_moved_aside() {
+    fn corrupt_stops_until_set_aside() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(path_in(d.path()), b"{not json").unwrap();
-        let e = load(d.path()).unwrap_err();
-        assert!(matches!(e, CheckpointError::Corrupt { .. }), "{e}");
-        assert!(load(d.path()).unwrap().is_none());
+        for bad in [&b"{not json"[..], b""] {
+            fs::write(path_in(d.path()), bad).unwrap();
+            let e = load(d.path()).unwrap_err();
+            assert!(matches!(e, CheckpointError::Corrupt { .. }), "{e}");
+            assert!(e.to_string().contains("--reset-state"), "{e}");
+            // It stays until told otherwise.
+            assert!(load(d.path()).is_err());
+            let moved = set_aside(d.path()).unwrap().unwrap();
+            assert_eq!(fs::read(&moved).unwrap(), bad);
+            assert!(load(d.path()).unwrap().is_none());
+            fs::remove_file(moved).unwrap();
+        }
+        assert!(set_aside(d.path()).unwrap().is_none());
         fs::write(
             path_in(d.path()),
             br#"{"version":99,"written_at":0,"files":[],"tally":{}}"#,

@@ -64,6 +64,12 @@ pub struct WatchArgs {
     /// it, a restart starts over (`--from`) and counters restart at 0.
     #[arg(long, value_name = "DIR", env = "DENYTRAIL_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Set the state directory's checkpoint aside (`checkpoint.json.<unix
+    /// time>.old`) and start over: counters from 0, files from `--from`. The
+    /// way out when a checkpoint is corrupt or from another version, which
+    /// otherwise stops the start.
+    #[arg(long, requires = "state_dir")]
+    pub reset_state: bool,
     /// How often the checkpoint is written (when something changed).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
@@ -153,6 +159,8 @@ pub struct Settings {
     pub from: StartAt,
     /// Checkpoint directory.
     pub state_dir: Option<PathBuf>,
+    /// Set the checkpoint aside before starting.
+    pub reset_state: bool,
     /// Checkpoint period.
     pub checkpoint_interval: Duration,
     /// File poll period.
@@ -226,6 +234,7 @@ impl WatchArgs {
             cw_max_window: self.cw_max_window,
             from: self.from,
             state_dir: self.state_dir.clone(),
+            reset_state: self.reset_state,
             checkpoint_interval: self.checkpoint_interval,
             poll_interval: self.poll_interval,
             listen: self.listen,

@@ -209,6 +209,14 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
             source,
         })?;
         _lock = Some(lock_state_dir(dir)?);
+        if s.reset_state
+            && let Some(moved) = checkpoint::set_aside(dir)?
+        {
+            tracing::warn!(
+                "--reset-state: the checkpoint was moved to {}; starting over",
+                moved.display()
+            );
+        }
         match checkpoint::load(dir) {
             Ok(Some(c)) => {
                 CheckpointLoaded {
@@ -223,9 +231,6 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
                 saved_cw = c.cloudwatch;
             }
             Ok(None) => {}
-            Err(e @ CheckpointError::Corrupt { .. }) => {
-                tracing::error!("{e}; starting without it");
-            }
             Err(e) => return Err(e.into()),
         }
     }
