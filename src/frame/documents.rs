@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::records::{FrameEvent, RecordsFramer};
+use super::records::{self, FrameEvent, RecordsFramer};
 use super::{Format, detect};
 
 /// What [`unwrap`] hands out.
@@ -120,30 +120,9 @@ fn keys(format: Format) -> (&'static [u8], &'static [u8]) {
     }
 }
 
-/// Where the next object whose first key is `key` starts, at or after
-/// `from`: a `{`, white space, then the key, where the `{` is not a key's
-/// value.
+/// [`records::next_object`] for a key given as bytes.
 fn next_object(buf: &[u8], from: usize, key: &[u8]) -> Option<usize> {
-    let mut at = from;
-    while at < buf.len() {
-        let k = at + memchr::memmem::find(&buf[at..], key)?;
-        at = k + 1;
-        let before = &buf[..k];
-        let Some(brace) = before.iter().rposition(|c| !c.is_ascii_whitespace()) else {
-            continue;
-        };
-        if before[brace] != b'{' || brace < from {
-            continue;
-        }
-        let value = before[..brace]
-            .iter()
-            .rposition(|c| !c.is_ascii_whitespace())
-            .is_some_and(|p| before[p] == b':');
-        if !value {
-            return Some(brace);
-        }
-    }
-    None
+    records::next_object(buf, from, &memchr::memmem::Finder::new(key))
 }
 
 /// Where the next document of `format` starts, at or after `from`.
@@ -197,7 +176,8 @@ fn salvage(region: &[u8], at: u64, format: Format, why: &str, out: &mut dyn FnMu
         }
     } else {
         // Each record is an object that starts with the key.
-        while let Some(open) = next_object(region, i, key) {
+        let key = memchr::memmem::Finder::new(key);
+        while let Some(open) = records::next_object(region, i, &key) {
             let mut one =
                 serde_json::Deserializer::from_slice(&region[open..]).into_iter::<&RawValue>();
             match one.next() {

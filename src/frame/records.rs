@@ -268,9 +268,17 @@ static SIGNATURE_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
 /// assert_eq!(next_record_start(doc, 13), Some(61));
 /// ```
 pub fn next_record_start(buf: &[u8], from: usize) -> Option<usize> {
+    next_object(buf, from, &SIGNATURE_FINDER)
+}
+
+/// Where the next object whose first key is the one `key` finds starts, at
+/// or after `from`: a `{`, white space, then the key, where the `{` is not
+/// a key's value. The resynchronisation point after damage, for records
+/// ([`next_record_start`]) and for whole documents.
+pub fn next_object(buf: &[u8], from: usize, key: &memchr::memmem::Finder<'_>) -> Option<usize> {
     let mut at = from;
     while at < buf.len() {
-        let k = at + SIGNATURE_FINDER.find(&buf[at..])?;
+        let k = at + key.find(&buf[at..])?;
         at = k + 1;
         let before = &buf[..k];
         let Some(brace) = before.iter().rposition(|c| !c.is_ascii_whitespace()) else {
