@@ -18,7 +18,10 @@
 //! Pure; never panics on any input.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
+use memchr::memmem::{Finder, FinderRev};
 use serde::Serialize;
 
 use super::principal::{self, Arn};
@@ -36,6 +39,42 @@ const OT_AUTHORIZED: &str = "ot authorized to perform";
 /// The marker of EC2's encoded authorization failure messages (the colon
 /// after it is optional: the EC2 console writes it without one).
 pub const ENCODED_MARKER: &str = "Encoded authorization failure message";
+
+/// The searchers [`parse_message`] runs on every message, built once (a
+/// `str::find` builds its searcher on every call).
+struct Finders {
+    encoded: Finder<'static>,
+    ot_authorized: Finder<'static>,
+    when_calling: Finder<'static>,
+    operation_error: Finder<'static>,
+    error_executing: Finder<'static>,
+    service: Finder<'static>,
+    because_no: Finder<'static>,
+    explicit_deny: Finder<'static>,
+    user: FinderRev<'static>,
+    cross_account_passrole: AhoCorasick,
+}
+
+static FIND: LazyLock<Finders> = LazyLock::new(|| Finders {
+    encoded: Finder::new(ENCODED_MARKER),
+    ot_authorized: Finder::new(OT_AUTHORIZED),
+    when_calling: Finder::new("when calling the "),
+    operation_error: Finder::new("operation error "),
+    error_executing: Finder::new("Error executing \""),
+    service: Finder::new("(Service: "),
+    because_no: Finder::new("because no "),
+    explicit_deny: Finder::new("explicit deny"),
+    user: FinderRev::new("User: "),
+    cross_account_passrole: AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build(["cross-account pass role is not allowed"])
+        .expect("one literal pattern builds"),
+});
+
+/// Where `f` first occurs in `s` (an ASCII needle: always a char boundary).
+fn find(f: &Finder<'_>, s: &str) -> Option<usize> {
+    f.find(s.as_bytes())
+}
 
 /// What a denial message says. Borrowed from the message where possible.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,7 +153,7 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
         with_tags: false,
     };
 
-    if let Some(i) = msg.find(ENCODED_MARKER) {
+    if let Some(i) = find(&FIND.encoded, msg) {
         out.encoded = true;
         let rest = &msg[i + ENCODED_MARKER.len()..];
         let rest = rest.strip_prefix(':').unwrap_or(rest);
@@ -122,19 +161,18 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
         out.encoded_message = (!blob.is_empty()).then_some(blob);
     }
     (out.operation, out.sdk_service) = operation_and_service(msg);
-    out.cross_account_passrole =
-        contains_ignore_case(msg, "cross-account pass role is not allowed");
+    out.cross_account_passrole = FIND.cross_account_passrole.is_match(msg);
 
     // The part of the message the reason is searched in.
     let mut tail = msg;
     // EC2 prefixes the real sentence with "You are not authorized to perform
     // this operation. User: … is not authorized to perform: iam:PassRole …":
     // use the first occurrence that names an action, else the first one.
-    let at = msg
-        .match_indices(OT_AUTHORIZED)
-        .map(|(p, _)| p)
+    let at = FIND
+        .ot_authorized
+        .find_iter(msg.as_bytes())
         .find(|&p| names_action(&msg[p + OT_AUTHORIZED.len()..]))
-        .or_else(|| msg.find(OT_AUTHORIZED));
+        .or_else(|| find(&FIND.ot_authorized, msg));
     if let Some(p) = at {
         let before = &msg[..p];
         out.not_authorized = before.ends_with('n');
@@ -210,12 +248,6 @@ fn is_bare_action(tok: &str) -> bool {
 }
 
 /// ASCII-case-insensitive substring test.
-fn contains_ignore_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
 /// The SDK's operation and service names in a message: botocore's `when
 /// calling the X operation`, Go SDK v2's `operation error SERVICE: X,`,
 /// PHP's `Error executing "X"`, Java v1's `(Service: X; …)` and v2's
@@ -230,13 +262,13 @@ fn operation_and_service(msg: &str) -> (Option<&str>, Option<&str>) {
     }
     let mut op = None;
     let mut service = None;
-    if let Some(i) = msg.find("when calling the ") {
+    if let Some(i) = find(&FIND.when_calling, msg) {
         let rest = &msg[i + "when calling the ".len()..];
         if let Some(o) = word(rest).filter(|o| rest[o.len()..].starts_with(" operation")) {
             op = Some(o);
         }
     }
-    if let Some(i) = msg.find("operation error ") {
+    if let Some(i) = find(&FIND.operation_error, msg) {
         let rest = &msg[i + "operation error ".len()..];
         if let Some((svc, after)) = rest.split_once(": ")
             && !svc.is_empty()
@@ -248,12 +280,12 @@ fn operation_and_service(msg: &str) -> (Option<&str>, Option<&str>) {
         }
     }
     if op.is_none()
-        && let Some(i) = msg.find("Error executing \"")
+        && let Some(i) = find(&FIND.error_executing, msg)
     {
         op = word(&msg[i + "Error executing \"".len()..]);
     }
     if service.is_none()
-        && let Some(i) = msg.find("(Service: ")
+        && let Some(i) = find(&FIND.service, msg)
     {
         let rest = &msg[i + "(Service: ".len()..];
         let s = rest.split([';', ',', ')']).next().unwrap_or("").trim();
@@ -284,7 +316,7 @@ fn principal_before(before: &str) -> Option<&str> {
         .or_else(|| before.strip_suffix(" are"))
         .unwrap_or(before)
         .trim_end();
-    if let Some(i) = before.rfind("User: ") {
+    if let Some(i) = FIND.user.rfind(before.as_bytes()) {
         let cand = clean_token(first_token(before[i + "User: ".len()..].trim_start()));
         return (!cand.is_empty()).then_some(cand);
     }
@@ -401,7 +433,7 @@ fn legacy_to_arn<'a>(res: &'a str, principal: Option<&str>) -> Cow<'a, str> {
 /// assert_eq!(r.policy_arn.as_deref(), Some("arn:aws:organizations::111122223333:policy/o-abc/service_control_policy/p-abc"));
 /// ```
 pub fn parse_reason(tail: &str, truncated: bool) -> Reason {
-    if let Some(i) = tail.find("because no ") {
+    if let Some(i) = find(&FIND.because_no, tail) {
         let rest = &tail[i + "because no ".len()..];
         return Reason {
             kind: DenyKind::Implicit,
@@ -409,7 +441,7 @@ pub fn parse_reason(tail: &str, truncated: bool) -> Reason {
             policy_arn: None,
         };
     }
-    if let Some(i) = tail.find("explicit deny") {
+    if let Some(i) = find(&FIND.explicit_deny, tail) {
         let rest = tail[i + "explicit deny".len()..].trim_start();
         let rest = ["in an ", "in a ", "in the ", "in "]
             .iter()
