@@ -122,23 +122,75 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-enum Msg {
-    Events(Vec<ScanEvent>),
-    /// A task is done: what it scanned, the format of a whole input, and
-    /// whether it was the input's first (or only) part, so the input counts
-    /// once among the files.
-    Done {
-        kind: SourceKind,
-        stats: ScanStats,
-        format: Option<Format>,
-        first: bool,
-    },
+/// What a worker sends the aggregating thread: the events it found and the
+/// tasks it finished since its last send. A worker sends when it holds
+/// [`BATCH`] events or [`DONE_BATCH`] finished tasks, and when it runs out
+/// of work, so thousands of small files cost a few handoffs, not two each.
+#[derive(Default)]
+struct Msg {
+    events: Vec<ScanEvent>,
+    done: Vec<Done>,
 }
 
-/// Events per batch sent to the aggregating thread, and batches in flight:
-/// a few thousand denials (a kilobyte or two each) at most wait in the
-/// channel.
+/// A task is done: what it scanned, the format of a whole input, and
+/// whether it was the input's first (or only) part, so the input counts
+/// once among the files.
+struct Done {
+    kind: SourceKind,
+    stats: ScanStats,
+    format: Option<Format>,
+    first: bool,
+}
+
+/// A worker's unsent [`Msg`]; sent when full and when the worker's share of
+/// the tasks ends (dropped).
+struct Outbox {
+    tx: mpsc::SyncSender<Msg>,
+    held: Msg,
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Outbox {
+        Outbox {
+            tx: self.tx.clone(),
+            held: Msg::default(),
+        }
+    }
+}
+
+impl Outbox {
+    fn event(&mut self, ev: ScanEvent) {
+        self.held.events.push(ev);
+        if self.held.events.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn done(&mut self, d: Done) {
+        self.held.done.push(d);
+        if self.held.done.len() >= DONE_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.held.events.is_empty() || !self.held.done.is_empty() {
+            let _ = self.tx.send(std::mem::take(&mut self.held));
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Events per batch sent to the aggregating thread, finished tasks per
+/// batch, and batches in flight: a few thousand denials (a kilobyte or two
+/// each) at most wait in the channel.
 const BATCH: usize = 256;
+const DONE_BATCH: usize = 64;
 const CHANNEL: usize = 8;
 
 /// A replay that cannot run.
@@ -190,8 +242,12 @@ pub fn replay(
         let tasks = plan(&sources, opts.split_bytes);
         s.spawn(move || {
             let work = || {
-                tasks.par_iter().for_each_with(tx, |tx, task| {
-                    scan_one(scanner, task, tx, progress);
+                let outbox = Outbox {
+                    tx,
+                    held: Msg::default(),
+                };
+                tasks.par_iter().for_each_with(outbox, |out, task| {
+                    scan_one(scanner, task, out, progress);
                 })
             };
             match &pool {
@@ -200,51 +256,42 @@ pub fn replay(
             }
         });
         for msg in rx {
-            match msg {
-                Msg::Events(evs) => {
-                    for ev in evs {
-                        match ev {
-                            ScanEvent::Denial(d) => {
-                                if let (Added::New { group }, Some(sp)) = (agg.add(&d), &mut spill)
-                                    && let Some(r) = EventRecord::of_denial(&d, group)
-                                    && let Err(e) = sp.push(&r)
-                                {
-                                    spill_error.get_or_insert(e);
-                                }
-                            }
-                            ScanEvent::AuthFailure(a) => {
-                                if agg.auth_failure(&a)
-                                    && let (Some(sp), Some(key)) = (&mut spill, &a.event_id)
-                                {
-                                    let r = EventRecord::AuthFailure {
-                                        key: crate::hash::stable(key.as_bytes()),
-                                        code: a.error_code.clone(),
-                                    };
-                                    if let Err(e) = sp.push(&r) {
-                                        spill_error.get_or_insert(e);
-                                    }
-                                }
-                            }
-                            ScanEvent::Error(e) => {
-                                progress.error(&e);
-                                agg.error(e);
+            for ev in msg.events {
+                match ev {
+                    ScanEvent::Denial(d) => {
+                        if let (Added::New { group }, Some(sp)) = (agg.add(&d), &mut spill)
+                            && let Some(r) = EventRecord::of_denial(&d, group)
+                            && let Err(e) = sp.push(&r)
+                        {
+                            spill_error.get_or_insert(e);
+                        }
+                    }
+                    ScanEvent::AuthFailure(a) => {
+                        if agg.auth_failure(&a)
+                            && let (Some(sp), Some(key)) = (&mut spill, &a.event_id)
+                        {
+                            let r = EventRecord::AuthFailure {
+                                key: crate::hash::stable(key.as_bytes()),
+                                code: a.error_code.clone(),
+                            };
+                            if let Err(e) = sp.push(&r) {
+                                spill_error.get_or_insert(e);
                             }
                         }
                     }
+                    ScanEvent::Error(e) => {
+                        progress.error(&e);
+                        agg.error(e);
+                    }
                 }
-                Msg::Done {
-                    kind,
-                    stats,
-                    format,
-                    first,
-                } => {
-                    if first {
-                        agg.input_read();
-                    }
-                    agg.scanned(kind, &stats);
-                    if let Some(why) = format.and_then(skip_reason) {
-                        agg.input_skipped(why);
-                    }
+            }
+            for d in msg.done {
+                if d.first {
+                    agg.input_read();
+                }
+                agg.scanned(d.kind, &d.stats);
+                if let Some(why) = d.format.and_then(skip_reason) {
+                    agg.input_skipped(why);
                 }
             }
         }
@@ -280,12 +327,7 @@ pub fn replay(
     Ok(run)
 }
 
-fn scan_one(
-    scanner: &Scanner,
-    task: &Task<'_>,
-    tx: &mut mpsc::SyncSender<Msg>,
-    progress: &dyn Progress,
-) {
+fn scan_one(scanner: &Scanner, task: &Task<'_>, out: &mut Outbox, progress: &dyn Progress) {
     let Task {
         source,
         part,
@@ -293,13 +335,7 @@ fn scan_one(
     } = *task;
     let origin = source.origin();
     let kind = source.kind();
-    let mut batch: Vec<ScanEvent> = Vec::new();
-    let mut emit = |ev: ScanEvent| {
-        batch.push(ev);
-        if batch.len() >= BATCH {
-            let _ = tx.send(Msg::Events(std::mem::take(&mut batch)));
-        }
-    };
+    let mut emit = |ev: ScanEvent| out.event(ev);
     let opened = match part {
         Some((start, end)) => source.open_part(start, end),
         None => source.open(),
@@ -345,10 +381,7 @@ fn scan_one(
             st
         }
     };
-    if !batch.is_empty() {
-        let _ = tx.send(Msg::Events(batch));
-    }
-    let _ = tx.send(Msg::Done {
+    out.done(Done {
         kind,
         stats,
         format,
