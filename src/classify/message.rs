@@ -20,7 +20,6 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use memchr::memmem::{Finder, FinderRev};
 use serde::Serialize;
 
@@ -52,7 +51,6 @@ struct Finders {
     because_no: Finder<'static>,
     explicit_deny: Finder<'static>,
     user: FinderRev<'static>,
-    cross_account_passrole: AhoCorasick,
 }
 
 static FIND: LazyLock<Finders> = LazyLock::new(|| Finders {
@@ -65,11 +63,21 @@ static FIND: LazyLock<Finders> = LazyLock::new(|| Finders {
     because_no: Finder::new("because no "),
     explicit_deny: Finder::new("explicit deny"),
     user: FinderRev::new("User: "),
-    cross_account_passrole: AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .build(["cross-account pass role is not allowed"])
-        .expect("one literal pattern builds"),
 });
+
+/// Does `msg` say `Cross-account pass role is not allowed`, in any case?
+/// Compared at each `-` only: a message has a few, and a case-insensitive
+/// search at every byte cost more than the rest of the parse.
+fn says_cross_account_passrole(msg: &str) -> bool {
+    const PHRASE: &[u8] = b"cross-account pass role is not allowed";
+    const DASH: usize = 5;
+    let b = msg.as_bytes();
+    memchr::memchr_iter(b'-', b).any(|i| {
+        i >= DASH
+            && b.get(i - DASH..i - DASH + PHRASE.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(PHRASE))
+    })
+}
 
 /// Where `f` first occurs in `s` (an ASCII needle: always a char boundary).
 fn find(f: &Finder<'_>, s: &str) -> Option<usize> {
@@ -161,7 +169,7 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
         out.encoded_message = (!blob.is_empty()).then_some(blob);
     }
     (out.operation, out.sdk_service) = operation_and_service(msg);
-    out.cross_account_passrole = FIND.cross_account_passrole.is_match(msg);
+    out.cross_account_passrole = says_cross_account_passrole(msg);
 
     // The part of the message the reason is searched in.
     let mut tail = msg;
@@ -507,16 +515,47 @@ fn policy_type_at(s: &str) -> Option<(PolicyType, &str)> {
 /// The text up to the first whitespace.
 fn first_token(s: &str) -> &str {
     let s = s.trim_start();
-    s.split(char::is_whitespace).next().unwrap_or("")
+    // Bytes first: ASCII whitespace is the common end, and any other byte
+    // below 0x80 is not whitespace; a non-ASCII char is decoded and asked.
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+                return &s[..i];
+            }
+            i += 1;
+        } else {
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            if ch.is_whitespace() {
+                return &s[..i];
+            }
+            i += ch.len_utf8();
+        }
+    }
+    s
 }
 
 /// A token without what an SDK or a sentence wraps around it: cut at the
 /// first `"` or `\` (JSON after the value), then punctuation trimmed
 /// (`.`, `,`, `;`, `:`, brackets, quotes).
 fn clean_token(tok: &str) -> &str {
-    let tok = tok.trim_start_matches(['"', '\'', '(', '[', '<', '`']);
-    let tok = tok.split(['"', '\\', '`']).next().unwrap_or("");
-    tok.trim_end_matches(['.', ',', ';', ')', '\'', ']', '>', ':'])
+    // All ASCII: byte positions are char boundaries.
+    let b = tok.as_bytes();
+    let start = b
+        .iter()
+        .position(|c| !matches!(c, b'"' | b'\'' | b'(' | b'[' | b'<' | b'`'))
+        .unwrap_or(b.len());
+    let end = b[start..]
+        .iter()
+        .position(|c| matches!(c, b'"' | b'\\' | b'`'))
+        .map_or(b.len(), |e| start + e);
+    let kept = b[start..end]
+        .iter()
+        .rposition(|c| !matches!(c, b'.' | b',' | b';' | b')' | b'\'' | b']' | b'>' | b':'))
+        .map_or(start, |e| start + e + 1);
+    &tok[start..kept]
 }
 
 /// Whether `tok` (a prefix of `s` after leading whitespace) is the last
@@ -879,6 +918,85 @@ pub fn leading_timestamp(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_helpers_agree_with_their_char_forms() {
+        fn first_chars(s: &str) -> &str {
+            s.trim_start()
+                .split(char::is_whitespace)
+                .next()
+                .unwrap_or("")
+        }
+        fn clean_chars(tok: &str) -> &str {
+            let tok = tok.trim_start_matches(['"', '\'', '(', '[', '<', '`']);
+            let tok = tok.split(['"', '\\', '`']).next().unwrap_or("");
+            tok.trim_end_matches(['.', ',', ';', ')', '\'', ']', '>', ':'])
+        }
+        let pieces = [
+            "",
+            " ",
+            "\t",
+            "\u{a0}",
+            "\u{2003}",
+            "\u{b}",
+            "arn:aws:iam::1:role/x",
+            "\"",
+            "'",
+            "(",
+            "[",
+            "<",
+            "`",
+            "\\",
+            ".",
+            ",",
+            ";",
+            ")",
+            "]",
+            ">",
+            ":",
+            "ü",
+            "日本",
+            "x",
+        ];
+        // Every string of up to four pieces.
+        let mut n = 0;
+        let k = pieces.len();
+        for a in 0..k {
+            for b in 0..k {
+                for c in 0..k {
+                    for d in [0, 3, 6, 12, 21] {
+                        let s = [pieces[a], pieces[b], pieces[c], pieces[d]].concat();
+                        assert_eq!(first_token(&s), first_chars(&s), "{s:?}");
+                        assert_eq!(clean_token(&s), clean_chars(&s), "{s:?}");
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n > 50_000, "{n}");
+    }
+
+    #[test]
+    fn cross_account_passrole_in_any_case_and_place() {
+        for m in [
+            "Cross-account pass role is not allowed.",
+            "cross-account pass role is not allowed",
+            "CROSS-ACCOUNT PASS ROLE IS NOT ALLOWED.",
+            "An error occurred (AccessDenied) when calling the Run-Job operation: Cross-account pass role is not allowed.",
+        ] {
+            assert!(says_cross_account_passrole(m), "{m}");
+        }
+        for m in [
+            "",
+            "-",
+            "Cross-account pass role is allowed.",
+            "Cross-account pass role is not allo",
+            "cross account pass role is not allowed",
+            "x-account pass role is not allowed ünïcode-",
+        ] {
+            assert!(!says_cross_account_passrole(m), "{m}");
+        }
+    }
     use DenyKind::*;
     use PolicyType::*;
 
