@@ -222,7 +222,13 @@ struct ResourceEntry<'a> {
 /// assert_eq!(d.principal, "arn:aws:iam::123456789012:user/ci");
 /// ```
 pub fn classify_json(bytes: &[u8]) -> Result<Outcome, ClassifyError> {
-    let rec: Record<'_> = serde_json::from_slice(bytes).map_err(|e| invalid_json(bytes, &e))?;
+    // One UTF-8 check of the whole record, then the str parser, which skips
+    // the per-string checks; invalid UTF-8 gets from_slice's own error.
+    let rec: Record<'_> = match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+    .map_err(|e| invalid_json(bytes, &e))?;
 
     if s(&rec.event_type) == Some("AwsCloudTrailInsight") || rec.insight_details.is_some() {
         return Ok(Outcome::Skipped);
