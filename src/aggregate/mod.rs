@@ -487,7 +487,8 @@ impl Aggregator {
 /// key already has are kept whole apart.
 #[derive(Debug, Clone, Default)]
 struct GroupIndex {
-    by_hash: HashMap<u64, u32>,
+    // foldhash, not SipHash: one lookup per denial, seeded per process.
+    by_hash: HashMap<u64, u32, foldhash::fast::RandomState>,
     collided: HashMap<(String, String), u32>,
 }
 
