@@ -7,7 +7,7 @@
 #
 #   benches/compare.sh [--records N] [--rate R] [--runs K] [--out DIR] [--keep]
 #                      [--scaling] [--memory BIG_RECORDS]
-#                      [--groups "RECORDS:PRINCIPALS ..."]
+#                      [--groups "RECORDS:PRINCIPALS ..."] [--expensive]
 #
 # --scaling adds denytrail alone at 0.01 %, 1 % and 20 % denials (JSON Lines,
 # 1 thread) and on the .json.gz archives at 1 and 2 threads.
@@ -15,6 +15,11 @@
 # through a pipe (nothing on disk) for --records and for BIG_RECORDS records
 # (8000000 is about 10 GB), with 1 % and with no denials, and for one
 # {"Records":[…]} document of BIG_RECORDS records read from stdin.
+# --expensive adds the expensive path, side by side with the peers: 30 %
+# denials as JSON Lines on one thread (denytrail, Python, jq), and the same
+# records as thousands of small CloudTrail files (10 records, ~13 KB of
+# JSON each, gzipped) on two threads (denytrail, a Python loop over the
+# files, jq over gzip -dc), each checked against the generator's truth.
 # --groups adds, for each RECORDS:PRINCIPALS, a JSON Lines corpus with 30 %
 # denials spread over PRINCIPALS principals (most groups, most distinct
 # denials): denytrail replay -j1 --scope all --format json on the file, with
@@ -46,6 +51,7 @@ KEEP=0
 SCALING=0
 BIG=0
 GROUP_SPECS=""
+EXPENSIVE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --records) RECORDS=$2; shift 2 ;;
@@ -56,7 +62,8 @@ while [ $# -gt 0 ]; do
         --scaling) SCALING=1; shift ;;
         --memory) BIG=$2; shift 2 ;;
         --groups) GROUP_SPECS=$2; shift 2 ;;
-        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+        --expensive) EXPENSIVE=1; shift ;;
+        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -208,25 +215,33 @@ have jq && cmds+=("jq (JSON Lines)|$JSONL_BYTES|jq -n -c -f $OUT/deny.jq $JSONL"
 cmds+=("python json.loads loop (JSON Lines)|$JSONL_BYTES|python3 $OUT/deny.py $JSONL")
 have mtail && cmds+=("mtail regex program (JSON Lines)|$JSONL_BYTES|mtail --one_shot --one_shot_format prometheus --progs $OUT/deny.mtail --logs $JSONL")
 
-: > "$OUT/times"
-for c in "${cmds[@]}"; do
-    IFS='|' read -r name bytes cmd <<< "$c"
-    if have hyperfine; then
-        hyperfine -N -w 1 -r "$RUNS" --export-json "$OUT/h.json" "$cmd" > /dev/null 2>&1 \
-            || hyperfine -w 1 -r "$RUNS" --export-json "$OUT/h.json" "$cmd" > /dev/null 2>&1
-        secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$OUT/h.json")
-    else
-        best=""
-        for _ in $(seq "$RUNS"); do
-            t0=$(date +%s.%N); sh -c "$cmd" > /dev/null 2>&1; t1=$(date +%s.%N)
-            t=$(python3 -c "print($t1 - $t0)")
-            best=$(python3 -c "print(min(x for x in [$t, ${best:-1e9}]))")
-        done
-        secs=$best
-    fi
-    echo "$name|$bytes|$secs" >> "$OUT/times"
-    echo "timed: $name: ${secs}s" >&2
-done
+# time_rows FILE "name|bytes|command" ...: the median of $RUNS runs of each
+# command (hyperfine, else the best of a shell loop), one line per command.
+time_rows() {
+    local file=$1; shift
+    : > "$file"
+    local c name bytes cmd secs best t t0 t1
+    for c in "$@"; do
+        IFS='|' read -r name bytes cmd <<< "$c"
+        if have hyperfine; then
+            hyperfine -N -w 1 -r "$RUNS" --export-json "$OUT/h.json" "$cmd" > /dev/null 2>&1 \
+                || hyperfine -w 1 -r "$RUNS" --export-json "$OUT/h.json" "$cmd" > /dev/null 2>&1
+            secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$OUT/h.json")
+        else
+            best=""
+            for _ in $(seq "$RUNS"); do
+                t0=$(date +%s.%N); sh -c "$cmd" > /dev/null 2>&1; t1=$(date +%s.%N)
+                t=$(python3 -c "print($t1 - $t0)")
+                best=$(python3 -c "print(min(x for x in [$t, ${best:-1e9}]))")
+            done
+            secs=$best
+        fi
+        echo "$name|$bytes|$secs" >> "$file"
+        echo "timed: $name: ${secs}s" >&2
+    done
+}
+
+time_rows "$OUT/times" "${cmds[@]}"
 
 python3 - "$OUT/times" <<'EOF'
 import sys
@@ -277,6 +292,97 @@ PY
         timed ".json.gz, 0.01 denials, $j thread(s)" "$GZ_BYTES" "$OUT/r.json" \
             "$DT" replay -q -j"$j" --scope all --format json "$GZDIR"
     done
+fi
+
+# --- the expensive path: 30 % denials, small files ---------------------------
+if [ "$EXPENSIVE" = 1 ]; then
+    X="$OUT/expensive"
+    "$DT" generate --seed 13 --records "$RECORDS" --denial-rate 0.3 --formats jsonl --out "$X/lines" >&2
+    "$DT" generate --seed 13 --records "$RECORDS" --denial-rate 0.3 --records-per-file 10 \
+        --formats records --out "$X/small" >&2
+    XJ="$X/lines/jsonl/cloudtrail.jsonl"
+    XS="$X/small/records"
+    find "$XS" -name '*.json.gz' -path '*/CloudTrail/*' | sort > "$X/gz.list"
+    XJ_BYTES=$(stat -c %s "$XJ")
+    XS_BYTES=$(xargs cat < "$X/gz.list" | gzip -dc | wc -c)
+    XS_FILES=$(wc -l < "$X/gz.list")
+    # The Python job over CloudTrail files: one json.load per file.
+    cat > "$X/files.py" <<EOF
+import gzip, json, sys
+from collections import Counter
+codes = set("$CODES".split("|"))
+seen, groups = set(), Counter()
+for path in open(sys.argv[1]).read().split():
+    with gzip.open(path, "rb") as f:
+        doc = json.load(f)
+    for r in doc.get("Records") or []:
+        code = (r.get("errorCode") or "").removeprefix("Client.")
+        if code in codes or "not authorized to perform" in (r.get("errorMessage") or ""):
+            key = r.get("sharedEventID") or r.get("eventID")
+            if key in seen:
+                continue
+            seen.add(key)
+            ui = r.get("userIdentity") or {}
+            action = (r.get("eventSource") or "?").split(".")[0] + ":" + (r.get("eventName") or "?")
+            groups[(ui.get("arn") or "?", action)] += 1
+print(json.dumps({"denials": sum(groups.values()), "groups": len(groups)}))
+EOF
+    # jq over the files' documents: the same filter on each document's records.
+    sed 's|^reduce (inputs$|reduce (inputs \| (.Records // [])[]|' "$OUT/deny.jq" > "$X/files.jq"
+    "$DT" replay -q -j1 --scope all --format json -o "$X/lines.json" "$XJ"
+    "$DT" replay -q -j2 --scope all --format json -o "$X/small.json" "$XS"
+    python3 "$OUT/deny.py" "$XJ" > "$X/py-lines.out"
+    python3 "$X/files.py" "$X/gz.list" > "$X/py-small.out"
+    if have jq; then
+        jq -n -c -f "$OUT/deny.jq" "$XJ" > "$X/jq-lines.out"
+        xargs cat < "$X/gz.list" | gzip -dc | jq -n -c -f "$X/files.jq" > "$X/jq-small.out"
+    fi
+    python3 - "$X" <<'EOF'
+import json, os, sys
+x = sys.argv[1]
+ok = True
+for corpus, rep in (("lines", "lines.json"), ("small", "small.json")):
+    truth = json.load(open(f"{x}/{corpus}/truth.json"))
+    r = json.load(open(f"{x}/{rep}"))
+    want = {(g["principal"], g["action"]): g["count"] for g in truth["groups_all"]}
+    got = {(g["principal"], g["action"]): g["count"] for g in r["groups"]}
+    same = got == want and r["summary"]["denials"] == truth["denials_all"]
+    ok &= same
+    print(f"check: denytrail {corpus}: {r['summary']['denials']} denials in {len(got)} groups;"
+          f" truth {truth['denials_all']} in {len(want)}: {'same' if same else 'DIFFERENT'}")
+    for tool in ("py", "jq"):
+        p = f"{x}/{tool}-{corpus}.out"
+        if os.path.exists(p):
+            t = json.load(open(p))
+            same = t["denials"] == truth["denials_all"]
+            ok &= same
+            print(f"check: {tool} {corpus}: {t['denials']} denials: {'same' if same else 'DIFFERENT'} as the truth")
+sys.exit(0 if ok else 1)
+EOF
+    xcmds=(
+        "denytrail (JSON Lines, 30 %, 1 thread)|$XJ_BYTES|$DT replay -q -j1 --scope all --format json -o /dev/null $XJ"
+        "python json.loads loop (JSON Lines, 30 %)|$XJ_BYTES|python3 $OUT/deny.py $XJ"
+    )
+    have jq && xcmds+=("jq (JSON Lines, 30 %)|$XJ_BYTES|jq -n -c -f $OUT/deny.jq $XJ")
+    xcmds+=(
+        "denytrail ($XS_FILES small .json.gz, 30 %, 2 threads)|$XS_BYTES|$DT replay -q -j2 --scope all --format json -o /dev/null $XS"
+        "python gzip+json.load per file ($XS_FILES small .json.gz, 30 %)|$XS_BYTES|python3 $X/files.py $X/gz.list"
+    )
+    have jq && xcmds+=("jq over gzip -dc ($XS_FILES small .json.gz, 30 %)|$XS_BYTES|sh -c 'xargs cat < $X/gz.list | gzip -dc | jq -n -c -f $X/files.jq'")
+    time_rows "$X/times" "${xcmds[@]}"
+    echo
+    python3 - "$X/times" <<'EOF'
+import sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1])]
+rows = [(n, int(b), float(s)) for n, b, s in rows]
+speed = {n: b / s / 1e6 for n, b, s in rows}
+ref = {k: next(n for n, _, _ in rows if n.startswith("denytrail") and k in n) for k in ("JSON Lines", "small")}
+print("| the expensive path | input MB | seconds | MB/s | denytrail is … × faster |")
+print("|---|---:|---:|---:|---:|")
+for n, b, s in rows:
+    r = ref["small"] if "small" in n else ref["JSON Lines"]
+    print(f"| {n} | {b / 1e6:.0f} | {s:.3f} | {speed[n]:.0f} | {speed[r] / speed[n]:.2f} |")
+EOF
 fi
 
 # --- memory ------------------------------------------------------------------
