@@ -255,7 +255,15 @@ fn is_usage(e: &anyhow::Error) -> bool {
             )
             || c.is::<denytrail::scan::BuildError>()
             || c.downcast_ref::<denytrail::watch::WatchError>()
-                .is_some_and(|w| matches!(w, denytrail::watch::WatchError::Locked { .. }))
+                .is_some_and(|w| {
+                    // `Config` is transparent: its ConfigError is not a
+                    // link of the chain of its own.
+                    matches!(
+                        w,
+                        denytrail::watch::WatchError::Locked { .. }
+                            | denytrail::watch::WatchError::Config(_)
+                    )
+                })
     })
 }
 
