@@ -96,6 +96,10 @@ pub struct Metrics {
     pub file_rotations: IntCounterVec,
     /// `denytrail_files_followed`.
     pub files_followed: IntGauge,
+    /// `denytrail_http_connections`.
+    pub http_connections: IntGauge,
+    /// `denytrail_http_connections_closed_total{reason}`.
+    pub http_closed: IntCounterVec,
     /// `denytrail_build_info{version,rustc}`.
     pub build_info: IntGaugeVec,
 }
@@ -233,6 +237,20 @@ impl Metrics {
                 r.register(Box::new(g.clone()))?;
                 g
             },
+            http_connections: {
+                let g = IntGauge::new(
+                    "denytrail_http_connections",
+                    "HTTP connections open to the metrics server.",
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
+            http_closed: counter_vec(
+                &r,
+                "denytrail_http_connections_closed_total",
+                "HTTP connections the server closed to stay within --http-max-connections (reason=\"limit\"), or to make room after it could not accept one (reason=\"accept_error\").",
+                &["reason"],
+            )?,
             build_info: {
                 let g = IntGaugeVec::new(
                     Opts::new(

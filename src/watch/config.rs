@@ -79,6 +79,16 @@ pub struct WatchArgs {
     /// Address of the HTTP server (`/metrics`, `/report`, `/healthz`, `/readyz`).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9466")]
     pub listen: SocketAddr,
+    /// Most HTTP connections held open at once. At the limit a new
+    /// connection is still taken, and the oldest one that has not sent a
+    /// whole request (else the oldest) is closed, so a scraper always gets
+    /// through and the process never runs out of file descriptors.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub http_max_connections: usize,
+    /// Longest wait for a request's headers, from the connection's start
+    /// or from the end of its previous request (the keep-alive idle time).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub http_header_timeout: Duration,
     /// Most principal/action label sets; past it, new principals are
     /// counted under principal="__other__".
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -111,6 +121,16 @@ pub struct WatchArgs {
     /// SIGTERM/SIGINT.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+}
+
+/// The HTTP server's bounds (`--http-max-connections`,
+/// `--http-header-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections held open at once.
+    pub max_connections: usize,
+    /// Longest wait for a request's headers (also the keep-alive idle time).
+    pub header_timeout: Duration,
 }
 
 /// Settings that cannot work.
@@ -167,6 +187,8 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// Server address.
     pub listen: SocketAddr,
+    /// What the server holds at most, and how long it waits.
+    pub http: HttpLimits,
     /// Series cap.
     pub max_series: usize,
     /// Series idle time (`None`: forever).
@@ -197,6 +219,12 @@ impl WatchArgs {
         }
         if self.checkpoint_interval.is_zero() {
             return Err(ConfigError::Zero("--checkpoint-interval"));
+        }
+        if self.http_max_connections == 0 {
+            return Err(ConfigError::Zero("--http-max-connections"));
+        }
+        if self.http_header_timeout.is_zero() {
+            return Err(ConfigError::Zero("--http-header-timeout"));
         }
         let files = self
             .files
@@ -238,6 +266,10 @@ impl WatchArgs {
             checkpoint_interval: self.checkpoint_interval,
             poll_interval: self.poll_interval,
             listen: self.listen,
+            http: HttpLimits {
+                max_connections: self.http_max_connections,
+                header_timeout: self.http_header_timeout,
+            },
             max_series: self.max_series,
             series_ttl: (!self.series_ttl.is_zero()).then_some(self.series_ttl),
             dedup_window: self.dedup_window,

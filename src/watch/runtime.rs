@@ -296,14 +296,14 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
 
     let server_stop = CancellationToken::new();
     let server = {
-        let (shutdown, stop) = (shutdown.clone(), server_stop.clone());
+        let (shutdown, stop, http) = (shutdown.clone(), server_stop.clone(), s.http);
         let shared = Shared {
             metrics,
             tally,
             health,
         };
         tokio::spawn(async move {
-            let r = server::serve(listener, shared, stop.cancelled_owned()).await;
+            let r = server::serve(listener, shared, http, stop.cancelled_owned()).await;
             shutdown.cancel();
             r
         })

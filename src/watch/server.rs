@@ -11,10 +11,20 @@
 //!
 //! Takes the listener and a shutdown future (tests bind `127.0.0.1:0`);
 //! in-flight requests are answered before it returns.
+//!
+//! Hostile or broken clients cannot starve it: each connection has
+//! [`HttpLimits::header_timeout`] to send a request's headers (from its
+//! start, and again after each response: the keep-alive idle time), and at
+//! [`HttpLimits::max_connections`] a new connection is still taken while
+//! the oldest one that has not sent a whole request (else the oldest) is
+//! closed. A scraper that sends its request at once always gets through,
+//! and open connections never exhaust the file descriptors.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -22,6 +32,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use super::config::HttpLimits;
 use super::tally::{Now, Tally};
 use crate::metrics::Metrics;
 use crate::page::{self, Filter, PageOptions};
@@ -104,15 +122,153 @@ pub fn router(shared: Shared) -> Router {
         .with_state(shared)
 }
 
-/// Serve until `shutdown` completes, then finish in-flight requests.
+/// The connections the server holds, oldest first.
+#[derive(Debug, Default)]
+struct Open {
+    next_id: u64,
+    conns: VecDeque<Conn>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    /// A whole request arrived on it.
+    served: Arc<AtomicBool>,
+    /// Closes it: at once if it has not sent a whole request, else once
+    /// its request in flight is answered.
+    close: CancellationToken,
+}
+
+impl Open {
+    /// Close connections until fewer than `max` are open: the oldest that
+    /// has not sent a whole request first, else the oldest. How many.
+    fn make_room(&mut self, max: usize) -> u64 {
+        let mut closed = 0;
+        while self.conns.len() >= max.max(1) {
+            let i = self
+                .conns
+                .iter()
+                .position(|c| !c.served.load(Ordering::Acquire))
+                .unwrap_or(0);
+            match self.conns.remove(i) {
+                Some(c) => c.close.cancel(),
+                None => break,
+            }
+            closed += 1;
+        }
+        closed
+    }
+
+    fn add(&mut self, close: CancellationToken) -> (u64, Arc<AtomicBool>) {
+        self.next_id += 1;
+        let served = Arc::new(AtomicBool::new(false));
+        self.conns.push_back(Conn {
+            id: self.next_id,
+            served: served.clone(),
+            close,
+        });
+        (self.next_id, served)
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+            self.conns.remove(i);
+        }
+    }
+}
+
+/// Pause after an accept error (out of file descriptors: the oldest
+/// connection was closed to make room), so that the loop never spins.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(20);
+
+/// Serve until `shutdown` completes, then finish in-flight requests,
+/// within `limits` (see the module comment).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Shared,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(shared))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let metrics = shared.metrics.clone();
+    let app = router(shared);
+    let open = Arc::new(Mutex::new(Open::default()));
+    let tasks = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let shutdown = std::pin::pin!(shutdown);
+    let mut shutdown = shutdown;
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            r = listener.accept() => r,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                let closed = {
+                    let mut o = lock(&open);
+                    let n = o.conns.len();
+                    o.make_room(n)
+                };
+                metrics
+                    .http_closed
+                    .with_label_values(&["accept_error"])
+                    .inc_by(closed);
+                tracing::warn!(
+                    error = %e,
+                    "cannot accept an HTTP connection: {e}; closed {closed} to make room (raise the file descriptor limit or lower --http-max-connections)"
+                );
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let close = stop.child_token();
+        let (id, served) = {
+            let mut o = lock(&open);
+            let closed = o.make_room(limits.max_connections);
+            metrics
+                .http_closed
+                .with_label_values(&["limit"])
+                .inc_by(closed);
+            o.add(close.clone())
+        };
+        metrics.http_connections.inc();
+        let (app, open, metrics) = (app.clone(), open.clone(), metrics.clone());
+        tasks.spawn(async move {
+            let seen = served.clone();
+            let service = hyper::service::service_fn(move |req: axum::http::Request<Incoming>| {
+                seen.store(true, Ordering::Release);
+                app.clone().oneshot(req)
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = close.cancelled() => {
+                    // Answer a request in flight; drop one still sending
+                    // its headers.
+                    if served.load(Ordering::Acquire) {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.as_mut().await;
+                    }
+                }
+            }
+            lock(&open).remove(id);
+            metrics.http_connections.dec();
+        });
+    }
+    stop.cancel();
+    tasks.close();
+    tasks.wait().await;
+    Ok(())
+}
+
+fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
+    // The registry holds no invariant a panicking holder could break.
+    open.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn metrics(State(s): State<Shared>) -> Response {

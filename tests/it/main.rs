@@ -17,3 +17,4 @@ mod replay;
 mod util;
 mod watch;
 mod watch_cloudwatch;
+mod watch_http;
