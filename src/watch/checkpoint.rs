@@ -166,11 +166,19 @@ pub fn store(dir: &Path, c: &Checkpoint) -> Result<usize, CheckpointError> {
     let path = path_in(dir);
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let bytes = serde_json::to_vec(c).map_err(|e| io_err(&path)(io::Error::other(e)))?;
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(&bytes).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    drop(f);
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()
+        })
+        .map_err(io_err(&tmp))
+        .and_then(|()| fs::rename(&tmp, &path).map_err(io_err(&path)));
+    if let Err(e) = written {
+        // A full disk or a failed rename leaves no half-written file
+        // behind; the last good checkpoint stays where it was.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))?;
@@ -180,6 +188,34 @@ pub fn store(dir: &Path, c: &Checkpoint) -> Result<usize, CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file_and_the_old_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Checkpoint {
+            version: VERSION,
+            written_at: 1.0,
+            files: Vec::new(),
+            cloudwatch: BTreeMap::new(),
+            tally: Default::default(),
+        };
+        store(d.path(), &c).unwrap();
+        let before = fs::read(path_in(d.path())).unwrap();
+        // A full disk: the temp file's writes go to /dev/full.
+        let tmp = d.path().join(format!("{FILE_NAME}.tmp"));
+        std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+        let e = store(
+            d.path(),
+            &Checkpoint {
+                written_at: 2.0,
+                ..c
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("No space left"), "{e}");
+        assert!(fs::symlink_metadata(&tmp).is_err(), "temp file left behind");
+        assert_eq!(fs::read(path_in(d.path())).unwrap(), before);
+    }
 
     /// A checkpoint that is a symlink to a device is refused at once, not
     /// read without end.

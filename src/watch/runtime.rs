@@ -700,6 +700,7 @@ impl Ingest {
                     error: &io,
                 }
                 .emit(&self.metrics);
+                self.health.checkpoint_failed();
                 Err(e)
             }
         }

@@ -2,8 +2,9 @@
 //! (Prometheus text format), `/report` (the JSON of `replay --format json`,
 //! for the groups counted so far, with an `ETag` so that the page's refresh
 //! costs nothing while nothing changed),
-//! `/healthz` (alive) and `/readyz` (checkpoint loaded and every source
-//! read up to where it was at start).
+//! `/healthz` (alive) and `/readyz` (checkpoint loaded, every source
+//! read up to where it was at start, and the last checkpoint write
+//! succeeded).
 //!
 //! `/metrics` answers 503 until ready: after a restart the counters are
 //! re-seeded from the checkpoint and the lines read since it are counted
@@ -50,6 +51,8 @@ use crate::page::{self, Filter, PageOptions};
 pub struct Health {
     ready: AtomicBool,
     checkpoints: bool,
+    /// The last checkpoint write failed.
+    checkpoint_failing: AtomicBool,
     /// Unix milliseconds of the last checkpoint (or of start, before one).
     last_checkpoint_ms: AtomicU64,
 }
@@ -64,6 +67,7 @@ impl Health {
         Health {
             ready: AtomicBool::new(false),
             checkpoints,
+            checkpoint_failing: AtomicBool::new(false),
             last_checkpoint_ms: AtomicU64::new(unix_ms(now)),
         }
     }
@@ -82,6 +86,17 @@ impl Health {
     pub fn checkpointed(&self, now: Now) {
         self.last_checkpoint_ms
             .store(unix_ms(now), Ordering::Release);
+        self.checkpoint_failing.store(false, Ordering::Release);
+    }
+
+    /// A checkpoint could not be written: not ready until one is.
+    pub fn checkpoint_failed(&self) {
+        self.checkpoint_failing.store(true, Ordering::Release);
+    }
+
+    /// Is the last checkpoint write a failure?
+    pub fn is_checkpoint_failing(&self) -> bool {
+        self.checkpoint_failing.load(Ordering::Acquire)
     }
 
     /// Seconds since the last checkpoint (0 without checkpoints).
@@ -345,9 +360,17 @@ async fn page(State(s): State<Shared>, Query(filter): Query<Filter>) -> Response
 }
 
 async fn readyz(State(s): State<Shared>) -> Response {
-    if s.health.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
+    if !s.health.is_ready() {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    } else if s.health.is_checkpoint_failing() {
+        // A restart now would count again what was counted since the last
+        // checkpoint: say so (the log names the file and the error).
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "checkpoints cannot be written (see the log)\n",
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
     }
 }

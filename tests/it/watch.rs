@@ -412,6 +412,61 @@ fn appended_denials_reach_prometheus() {
     );
 }
 
+/// While checkpoints cannot be written, `/readyz` says so (503) and no
+/// temp file is left behind; counting goes on, and once a write succeeds
+/// the sidecar is ready again.
+#[test]
+fn readyz_fails_while_checkpoints_cannot_be_written() {
+    let s = setup();
+    let log = s.logs.join("app.log");
+    let mut c = Corpus::new("ckfail");
+    append(&log, &c.lines("A", "iam:PassRole", 2));
+    let glob = dir_arg(&s.logs, "*.log");
+    let state = s.state.display().to_string();
+    let w = Watch::start(&watch_args(&glob, &state));
+    w.wait_report(&c.want);
+    let ck = s.state.join("checkpoint.json");
+    let readyz = |want: u16, says: &str| match w.get("/readyz")? {
+        (code, body) if code == want && body.contains(says) => Ok(()),
+        other => Err(format!("/readyz: {other:?}")),
+    };
+    eventually(Duration::from_secs(30), "ready, checkpoint written", || {
+        readyz(200, "ready")?;
+        if ck.is_file() {
+            Ok(())
+        } else {
+            Err("no checkpoint yet".into())
+        }
+    });
+    // The checkpoint's name now holds a directory: each write fails at the
+    // rename, as on a full or read-only state directory.
+    std::fs::remove_file(&ck).unwrap();
+    std::fs::create_dir_all(ck.join("in-the-way")).unwrap();
+    append(&log, &c.lines("A", "iam:PassRole", 1));
+    eventually(
+        Duration::from_secs(30),
+        "/readyz to fail while checkpoints fail",
+        || readyz(503, "checkpoints cannot be written"),
+    );
+    assert!(
+        !s.state.join("checkpoint.json.tmp").exists(),
+        "temp file left behind"
+    );
+    let errors = w
+        .sample("denytrail_checkpoint_writes_total{outcome=\"error\"}")
+        .unwrap();
+    assert!(errors >= 1.0, "{errors}");
+    w.wait_report(&c.want);
+    // Out of the way again: the next write succeeds, ready again.
+    std::fs::remove_dir_all(&ck).unwrap();
+    append(&log, &c.lines("B", "iam:PassRole", 1));
+    eventually(Duration::from_secs(30), "/readyz to recover", || {
+        readyz(200, "ready")
+    });
+    assert!(ck.is_file());
+    w.wait_report(&c.want);
+}
+
 /// One sidecar per state directory: a second one on the same directory
 /// exits 2 at once, saying which directory and what to do; the first goes
 /// on. After the first is killed (-9), its lock is gone and a new one starts.
