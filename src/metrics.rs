@@ -267,14 +267,6 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), RUSTC_VERSION])
             .set(1);
-        // Closed label sets no alert reads as "new series = event": present
-        // from the start, at 0, so rate() and increase() have a baseline.
-        for outcome in ["ok", "error"] {
-            m.checkpoint_writes.with_label_values(&[outcome]);
-        }
-        for kind in ["rename", "truncate"] {
-            m.file_rotations.with_label_values(&[kind]);
-        }
         // Closed label sets start at zero, so that rate() and increase()
         // have a series (and alerts a baseline) before the first event.
         for kind in ["rename", "truncate"] {
@@ -282,6 +274,9 @@ impl Metrics {
         }
         for outcome in ["ok", "error"] {
             m.checkpoint_writes.with_label_values(&[outcome]);
+        }
+        for reason in ["limit", "accept_error"] {
+            m.http_closed.with_label_values(&[reason]);
         }
         for kind in crate::input::InputErrorKind::ALL {
             m.input_errors.with_label_values(&[kind.as_str()]);
