@@ -122,6 +122,12 @@ fn counter(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounte
     Ok(c)
 }
 
+fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
 fn counter_vec(
     r: &Registry,
     name: &str,
@@ -161,14 +167,11 @@ impl Metrics {
                 "denytrail_series_folded_total",
                 "Denials whose principal was folded into principal=\"__other__\" because the principal/action series cap was reached.",
             )?,
-            series: {
-                let g = IntGauge::new(
-                    "denytrail_series",
-                    "Live principal/action label sets of denytrail_denials_total.",
-                )?;
-                r.register(Box::new(g.clone()))?;
-                g
-            },
+            series: gauge(
+                &r,
+                "denytrail_series",
+                "Live principal/action label sets of denytrail_denials_total.",
+            )?,
             series_expired: counter(
                 &r,
                 "denytrail_series_expired_total",
@@ -229,22 +232,16 @@ impl Metrics {
                 "Followed files rotated, by kind (rename: moved away and recreated; truncate: cut in place).",
                 &["kind"],
             )?,
-            files_followed: {
-                let g = IntGauge::new(
-                    "denytrail_files_followed",
-                    "Files currently open and followed.",
-                )?;
-                r.register(Box::new(g.clone()))?;
-                g
-            },
-            http_connections: {
-                let g = IntGauge::new(
-                    "denytrail_http_connections",
-                    "HTTP connections open to the metrics server.",
-                )?;
-                r.register(Box::new(g.clone()))?;
-                g
-            },
+            files_followed: gauge(
+                &r,
+                "denytrail_files_followed",
+                "Files currently open and followed.",
+            )?,
+            http_connections: gauge(
+                &r,
+                "denytrail_http_connections",
+                "HTTP connections open to the metrics server.",
+            )?,
             http_closed: counter_vec(
                 &r,
                 "denytrail_http_connections_closed_total",
