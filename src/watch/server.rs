@@ -209,8 +209,7 @@ pub async fn serve(
     let open = Arc::new(Mutex::new(Open::default()));
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
-    let shutdown = std::pin::pin!(shutdown);
-    let mut shutdown = shutdown;
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
