@@ -102,6 +102,22 @@ impl RecordsFramer {
         n
     }
 
+    /// [`RecordsFramer::feed`] with the portable block classifier only,
+    /// whatever the CPU: the same events as `feed` (the `records` fuzz
+    /// target compares the two).
+    #[doc(hidden)]
+    pub fn feed_portable(
+        &mut self,
+        buf: &[u8],
+        from: usize,
+        on: &mut dyn FnMut(FrameEvent),
+    ) -> usize {
+        let from = from.min(buf.len());
+        let i = self.blocks(buf, from, on, Masks::of);
+        self.bytewise(buf, i, on);
+        buf.len()
+    }
+
     /// The whole 64-byte blocks of `buf[from..]`, with AVX2 compares.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]

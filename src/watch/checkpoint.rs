@@ -98,22 +98,29 @@ pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(&path)(e)),
     };
+    parse(&path, &bytes).map(Some)
+}
+
+/// Read a checkpoint from its bytes (`path` names it in errors): an
+/// unknown version is [`CheckpointError::Version`], anything that is not a
+/// checkpoint is [`CheckpointError::Corrupt`].
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     #[derive(Deserialize)]
     struct Versioned {
         version: u32,
     }
-    if let Ok(v) = serde_json::from_slice::<Versioned>(&bytes)
+    if let Ok(v) = serde_json::from_slice::<Versioned>(bytes)
         && v.version != VERSION
     {
         return Err(CheckpointError::Version {
-            path,
+            path: path.to_path_buf(),
             found: v.version,
         });
     }
-    match serde_json::from_slice::<Checkpoint>(&bytes) {
-        Ok(c) => Ok(Some(c)),
-        Err(source) => Err(CheckpointError::Corrupt { path, source }),
-    }
+    serde_json::from_slice::<Checkpoint>(bytes).map_err(|source| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Move the checkpoint of `dir` aside, to `checkpoint.json.<unix time>.old`
