@@ -73,9 +73,24 @@ pub struct WatchArgs {
     /// How often the checkpoint is written (when something changed).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
-    /// How often files are checked for new lines and rotation.
+    /// How often files are checked for new lines and rotation when change
+    /// notification (inotify) is off or unavailable for their directory.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_duration)]
     pub poll_interval: Duration,
+    /// With change notification, how often every file is checked anyway
+    /// (for what notifications cannot see, such as other hosts' writes on
+    /// a network filesystem).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub rescan_interval: Duration,
+    /// Do not use change notification: check files every --poll-interval.
+    #[arg(long)]
+    pub no_notify: bool,
+    /// Most followed files open at once. Past it, the least recently
+    /// written files are closed and followed by path until they change
+    /// (the default leaves room for --http-max-connections under the usual
+    /// limit of 1,024 descriptors).
+    #[arg(long, value_name = "N", default_value_t = crate::watch::tail::DEFAULT_MAX_OPEN)]
+    pub max_open_files: usize,
     /// Address of the HTTP server (`/metrics`, `/report`, `/healthz`, `/readyz`).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9466")]
     pub listen: SocketAddr,
@@ -183,8 +198,14 @@ pub struct Settings {
     pub reset_state: bool,
     /// Checkpoint period.
     pub checkpoint_interval: Duration,
-    /// File poll period.
+    /// File poll period (without change notification).
     pub poll_interval: Duration,
+    /// Full sweep period (with change notification).
+    pub rescan_interval: Duration,
+    /// Use change notification.
+    pub notify: bool,
+    /// Followed files open at once, at most.
+    pub max_open_files: usize,
     /// Server address.
     pub listen: SocketAddr,
     /// What the server holds at most, and how long it waits.
@@ -219,6 +240,12 @@ impl WatchArgs {
         }
         if self.checkpoint_interval.is_zero() {
             return Err(ConfigError::Zero("--checkpoint-interval"));
+        }
+        if self.rescan_interval.is_zero() {
+            return Err(ConfigError::Zero("--rescan-interval"));
+        }
+        if self.max_open_files == 0 {
+            return Err(ConfigError::Zero("--max-open-files"));
         }
         if self.http_max_connections == 0 {
             return Err(ConfigError::Zero("--http-max-connections"));
@@ -265,6 +292,9 @@ impl WatchArgs {
             reset_state: self.reset_state,
             checkpoint_interval: self.checkpoint_interval,
             poll_interval: self.poll_interval,
+            rescan_interval: self.rescan_interval,
+            notify: !self.no_notify,
+            max_open_files: self.max_open_files,
             listen: self.listen,
             http: HttpLimits {
                 max_connections: self.http_max_connections,

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`config`] | the clap arguments and their checked, working form |
 //! | [`tail`] | file following: globs, identity, rotation, offsets |
+//! | [`changes`] | change notification (inotify) for the followed files |
 //! | [`stdin`] | the stdin reader thread |
 //! | [`series`] | the bounded principal/action label sets |
 //! | [`tally`] | what was counted, saved and restored with the checkpoint |
@@ -15,6 +16,7 @@
 //! | [`server`] | the HTTP endpoints |
 //! | [`runtime`] | threads, tasks, signals and shutdown order |
 
+pub mod changes;
 pub mod checkpoint;
 pub mod config;
 pub mod runtime;

@@ -4,7 +4,7 @@
 //! stdin thread ───────────────────────(bounded channel)──┐
 //! CloudWatch followers (tokio, one per log group,        │
 //!   one shared rate limit) ─(bounded)─> forwarder ───────┤
-//! file tailer (polled) ──────────────────────────────────┴─> ingest loop
+//! file tailer (inotify → wake, sweeps) ──────────────────┴─> ingest loop
 //!     (blocking thread): scan → tally (series, groups, dedup) → metrics;
 //!     checkpoints (file offsets + CloudWatch positions + counters)
 //! HTTP server (tokio) reads metrics and tally
@@ -23,12 +23,13 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::changes::{Changed, Changes};
 use super::checkpoint::{self, Checkpoint, CheckpointError};
 use super::config::{ConfigError, LogFormat, Settings, WatchArgs};
 use super::series::SeriesTable;
 use super::server::{self, Health, Shared};
 use super::stdin::{self, Feed};
-use super::tail::{StartAt, TailEvent, TailOptions, Tailer};
+use super::tail::{Look, StartAt, TailEvent, TailOptions, Tailer};
 use super::tally::{MessagesFrom, Now, Tally};
 use crate::aws::{self, AwsMetrics, FollowBatch, Follower, FollowerConfig, RateLimiter};
 use crate::events::{
@@ -198,6 +199,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
         TailOptions {
             from: s.from,
             read_budget: READ_BUDGET,
+            max_open: s.max_open_files,
         },
     );
     let mut saved_cw = BTreeMap::new();
@@ -261,6 +263,24 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
             let _ = tx.try_send(Feed::Wake);
         });
     }
+    let changes = {
+        let tx = tx.clone();
+        let wake = Box::new(move || {
+            // Full: the loop is awake and will look anyway.
+            let _ = tx.try_send(Feed::Wake);
+        });
+        match Changes::new(&s.files, s.notify && !s.files.is_empty(), wake) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    "file change notification is unavailable ({e}); polling files every {:?}",
+                    s.poll_interval
+                );
+                Changes::new(&s.files, false, Box::new(|| {}))
+                    .map_err(|e| WatchError::Runtime(std::io::Error::other(e.to_string())))?
+            }
+        }
+    };
     let cloudwatch = if s.cloudwatch.is_empty() {
         None
     } else {
@@ -277,6 +297,8 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
         state_dir: s.state_dir.clone(),
         checkpoint_interval: s.checkpoint_interval,
         poll_interval: s.poll_interval,
+        rescan_interval: s.rescan_interval,
+        changes,
         shutdown: shutdown.clone(),
         saved: None,
         cloudwatch,
@@ -453,6 +475,9 @@ struct Ingest {
     state_dir: Option<PathBuf>,
     checkpoint_interval: Duration,
     poll_interval: Duration,
+    rescan_interval: Duration,
+    /// Change notification for the followed files.
+    changes: Changes,
     shutdown: CancellationToken,
     /// Generations of tailer, tally and CloudWatch positions at the last
     /// checkpoint.
@@ -469,8 +494,40 @@ impl Ingest {
         self.saved = Some(self.generations());
         let mut last_checkpoint = Instant::now();
         let mut last_expire = Instant::now();
+        let mut last_sweep: Option<Instant> = None;
+        let mut unwatched_logged = false;
+        let none = std::collections::HashSet::new();
         while !self.shutdown.is_cancelled() {
-            let more = self.poll_files();
+            // Every file at each sweep (every --poll-interval without
+            // notifications, every --rescan-interval with them); between
+            // sweeps, only the files a notification named.
+            let sweep_every = if self.changes.complete() {
+                self.rescan_interval
+            } else {
+                self.poll_interval
+            };
+            let due = last_sweep.is_none_or(|t| t.elapsed() >= sweep_every);
+            if due {
+                for (dir, e) in self.changes.retry() {
+                    if !unwatched_logged {
+                        tracing::warn!(
+                            "cannot watch {} for changes ({e}); polling its files every {:?}",
+                            dir.display(),
+                            self.poll_interval
+                        );
+                    }
+                }
+                unwatched_logged = true;
+            }
+            let changed = self.changes.take();
+            let more = match (&changed, due) {
+                (Changed::All, _) | (_, true) => {
+                    last_sweep = Some(Instant::now());
+                    self.poll_files(Look::All)
+                }
+                (Changed::Paths(p), false) => self.poll_files(Look::Paths(p)),
+                (Changed::Nothing, false) => self.poll_files(Look::Paths(&none)),
+            };
             while let Ok(f) = self.rx.try_recv() {
                 self.feed(f);
             }
@@ -498,7 +555,17 @@ impl Ingest {
                 last_checkpoint = now.mono;
             }
             if !more {
-                match self.rx.recv_timeout(self.poll_interval) {
+                // Sleep until a feed or a notification arrives, or the
+                // next sweep, expiry or checkpoint is due.
+                let since_sweep = last_sweep.map_or(Duration::ZERO, |t| t.elapsed());
+                let wait = sweep_every
+                    .saturating_sub(since_sweep)
+                    .min(EXPIRE_EVERY.saturating_sub(last_expire.elapsed()))
+                    .min(
+                        self.checkpoint_interval
+                            .saturating_sub(last_checkpoint.elapsed()),
+                    );
+                match self.rx.recv_timeout(wait) {
                     Ok(f) => self.feed(f),
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
                 }
@@ -520,11 +587,11 @@ impl Ingest {
         )
     }
 
-    fn poll_files(&mut self) -> bool {
+    fn poll_files(&mut self, look: Look<'_>) -> bool {
         let (tally, scanner, metrics) = (&self.tally, &self.scanner, &self.metrics);
         let streams = &mut self.streams;
         let lock = || tally.lock().unwrap_or_else(|p| p.into_inner());
-        self.tailer.poll(&mut |ev| match ev {
+        self.tailer.poll(look, &mut |ev| match ev {
             TailEvent::Bytes {
                 serial,
                 source,
@@ -567,6 +634,11 @@ impl Ingest {
                 FileClosed { path, offset }.emit(metrics)
             }
             TailEvent::Ignored { path, why } => FileIgnored { path, why }.emit(metrics),
+            TailEvent::Crowded { path, max_open } => tracing::warn!(
+                "out of file descriptors opening {}: following with at most {max_open} files \
+                 open at once (raise the limit, `ulimit -n`, or lower --max-open-files)",
+                path.display()
+            ),
             TailEvent::Unreadable { path, error } => lock().error(InputError {
                 origin: path.display().to_string(),
                 offset: 0,

@@ -1,5 +1,5 @@
-//! File following, like `tail -F`, by polling: the tailer owns file
-//! identity, rotation and offsets; nothing else does (mtail's tailer).
+//! File following, like `tail -F`: the tailer owns file identity,
+//! rotation and offsets; nothing else does (mtail's tailer).
 //!
 //! Each [`Tailer::poll`]:
 //! 1. expands the `--file` globs and opens files it does not follow yet
@@ -10,6 +10,20 @@
 //!    Framing them into lines is the caller's (a partial last line waits
 //!    there); the caller says how far it consumed each file
 //!    ([`Tailer::positions`] takes it) for the checkpoint.
+//!
+//! [`Look::Paths`] narrows a poll to the paths a change notification named
+//! (the globs are walked again only when one of them is a file not
+//! followed yet); [`Look::All`] looks at everything, for polling without
+//! notifications and for the periodic sweep that catches what they miss.
+//!
+//! Descriptors: at most [`TailOptions::max_open`] files are open at once.
+//! Past that, the least recently active file is closed and followed by its
+//! path: a `stat` that shows the same device, inode, size and times says
+//! nothing changed (no open, no read); any change opens it again, checks
+//! that the descriptor is the same file, and reads on from its offset. A
+//! file whose open fails (no descriptors left, permissions) keeps its
+//! offset and is tried again at the next poll: a failed open is never
+//! taken for a rotation, and never makes a file read again from 0.
 //!
 //! Rotation:
 //! - **rename / create** (logrotate `create`): the path now names another
@@ -30,7 +44,7 @@
 //! [`TailEvent`]s and the caller counts and logs it.
 
 use std::collections::HashSet;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -156,6 +170,21 @@ impl FileSource {
             depth: (!any_depth).then_some(rest),
             literal: !in_glob,
         })
+    }
+
+    /// The directory the glob is walked from (the file, for a literal).
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// How deep below [`FileSource::base`] matches lie (`None`: any depth).
+    pub fn depth(&self) -> Option<usize> {
+        self.depth
+    }
+
+    /// The pattern names one file.
+    pub fn is_literal(&self) -> bool {
+        self.literal
     }
 
     /// Does `path` match the glob?
@@ -332,6 +361,15 @@ pub enum TailEvent<'a> {
         /// Why.
         why: &'static str,
     },
+    /// The process ran out of file descriptors opening a file: from now
+    /// on at most `max_open` followed files are open at once (the file is
+    /// tried again at the next poll, at its offset).
+    Crowded {
+        /// The file whose open failed.
+        path: &'a Path,
+        /// The new bound.
+        max_open: usize,
+    },
     /// A matching file cannot be opened or read.
     Unreadable {
         /// Its path.
@@ -347,11 +385,54 @@ struct Followed {
     path: PathBuf,
     origin: String,
     source: usize,
-    file: File,
+    /// `None` while closed to stay under [`TailOptions::max_open`].
+    file: Option<File>,
     id: FileId,
     serial: u64,
     /// Offset of the next byte to read.
     read: u64,
+    /// What `stat` said when the file was last read to its end: the same
+    /// again means nothing changed.
+    seen: Option<Stat>,
+    /// Poll number of its last read that returned bytes.
+    active: u64,
+    /// Look at it at the next poll, whatever a notification says: its read
+    /// budget ran out, or it moved and is being read to its end.
+    again: bool,
+}
+
+/// The parts of `stat` that change when a file is written, truncated or
+/// replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stat {
+    fn of(m: &Metadata) -> Stat {
+        Stat {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// Which files a poll looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Look<'a> {
+    /// Every followed file, and the globs again.
+    All,
+    /// The followed files at these paths (a change notification named
+    /// them), and those still being read; the globs again only when one of
+    /// the paths matches them and is not followed yet.
+    Paths(&'a HashSet<PathBuf>),
 }
 
 /// Knobs of a [`Tailer`].
@@ -362,13 +443,20 @@ pub struct TailOptions {
     /// Bytes read from one file in one poll, at most (fairness between
     /// files, and checkpoints during a long catch-up).
     pub read_budget: u64,
+    /// Files open at once, at most (at least 1).
+    pub max_open: usize,
 }
+
+/// Default of [`TailOptions::max_open`]: under the usual limit of 1,024
+/// descriptors with room for the HTTP server's 256 connections.
+pub const DEFAULT_MAX_OPEN: usize = 512;
 
 impl Default for TailOptions {
     fn default() -> Self {
         TailOptions {
             from: StartAt::End,
             read_budget: 16 << 20,
+            max_open: DEFAULT_MAX_OPEN,
         }
     }
 }
@@ -385,6 +473,22 @@ pub struct Tailer {
     restored: bool,
     /// The first poll is done.
     started: bool,
+    /// Files (device, inode) present at the first poll and not opened yet:
+    /// `--from` applies to them whenever their open succeeds.
+    at_start: HashSet<(u64, u64)>,
+    /// Descriptors open now.
+    open: usize,
+    /// The bound on `open` learned from running out of descriptors.
+    crowded: Option<usize>,
+    /// A new file could not be opened for want of a descriptor: walk the
+    /// globs again at the next poll, whatever it looks at.
+    rewalk: bool,
+    /// This poll walked the globs: a file missing from its path is not
+    /// just renamed inside them (a notification may name only the old
+    /// path).
+    walked: bool,
+    /// Polls so far.
+    polls: u64,
     /// Paths reported as ignored or unreadable (reported once).
     reported: HashSet<PathBuf>,
     /// Bumped on every change of position (for "is a checkpoint due").
@@ -403,6 +507,12 @@ impl Tailer {
             saved: Vec::new(),
             restored: false,
             started: false,
+            at_start: HashSet::new(),
+            open: 0,
+            crowded: None,
+            rewalk: false,
+            walked: false,
+            polls: 0,
             reported: HashSet::new(),
             generation: 0,
             next_serial: 0,
@@ -441,15 +551,49 @@ impl Tailer {
         self.followed.len()
     }
 
-    /// Discover files, read what was appended, hand out complete lines.
+    /// Files open now (at most [`TailOptions::max_open`]).
+    pub fn open_files(&self) -> usize {
+        self.open
+    }
+
+    /// Does a change at `path` concern the followed files?
+    pub fn watches(&self, path: &Path) -> bool {
+        self.sources.iter().any(|s| s.matches(path))
+    }
+
+    /// Discover files, read what was appended, hand out the bytes.
     /// Returns `true` when a file has more to read than this poll's budget
     /// allowed (poll again without waiting).
-    pub fn poll(&mut self, out: &mut dyn FnMut(TailEvent<'_>)) -> bool {
-        self.discover(out);
+    pub fn poll(&mut self, look: Look<'_>, out: &mut dyn FnMut(TailEvent<'_>)) -> bool {
+        self.polls += 1;
+        let walk = std::mem::take(&mut self.rewalk)
+            || match look {
+                Look::All => true,
+                Look::Paths(paths) => {
+                    !self.started || {
+                        let followed: HashSet<&Path> =
+                            self.followed.iter().map(|f| f.path.as_path()).collect();
+                        paths
+                            .iter()
+                            .any(|p| !followed.contains(p.as_path()) && self.watches(p))
+                    }
+                }
+            };
+        if walk {
+            self.discover(out);
+        }
+        self.walked = walk;
         self.started = true;
         let mut more = false;
         let mut i = 0;
         while i < self.followed.len() {
+            if let Look::Paths(paths) = look {
+                let f = &self.followed[i];
+                if !f.again && !paths.contains(&f.path) {
+                    i += 1;
+                    continue;
+                }
+            }
             match self.read_one(i, out) {
                 Step::Keep { more: m } => {
                     more |= m;
@@ -457,6 +601,7 @@ impl Tailer {
                 }
                 Step::Close => {
                     let f = self.followed.swap_remove(i);
+                    self.open -= usize::from(f.file.is_some());
                     self.generation += 1;
                     out(TailEvent::Closed {
                         serial: f.serial,
@@ -472,6 +617,8 @@ impl Tailer {
     }
 
     fn discover(&mut self, out: &mut dyn FnMut(TailEvent<'_>)) {
+        // Files (device, inode) at a matching path now.
+        let mut present = HashSet::new();
         for si in 0..self.sources.len() {
             for path in self.sources[si].expand() {
                 let meta = match std::fs::metadata(&path) {
@@ -479,6 +626,10 @@ impl Tailer {
                     Err(_) => continue, // gone between the walk and now
                 };
                 let (dev, ino) = (meta.dev(), meta.ino());
+                present.insert((dev, ino));
+                if !self.started {
+                    self.at_start.insert((dev, ino));
+                }
                 if let Some(k) = self
                     .followed
                     .iter()
@@ -496,13 +647,34 @@ impl Tailer {
                 self.open(si, path, out);
             }
         }
-        if self.started {
-            // Checkpointed files not found at the first poll are gone.
-            self.saved.clear();
+        // Checkpointed files no longer at a matching path are gone; those
+        // still there but not opened yet (the open failed) keep their offset.
+        self.saved
+            .retain(|p| present.contains(&(p.id.dev, p.id.ino)));
+        self.at_start.retain(|k| present.contains(k));
+    }
+
+    /// Close the least recently active open file (but `keep`) while
+    /// `max_open` are open. A file being read to its end after a move is
+    /// closed last: its path no longer reaches it.
+    fn make_room(&mut self, keep: Option<usize>) {
+        let max = self.crowded.unwrap_or(usize::MAX).min(self.opts.max_open);
+        while self.open >= max.max(1) {
+            let victim = self
+                .followed
+                .iter()
+                .enumerate()
+                .filter(|(j, f)| f.file.is_some() && Some(*j) != keep)
+                .min_by_key(|(_, f)| (f.again, f.active))
+                .map(|(j, _)| j);
+            let Some(j) = victim else { return };
+            self.followed[j].file = None;
+            self.open -= 1;
         }
     }
 
     fn open(&mut self, source: usize, path: PathBuf, out: &mut dyn FnMut(TailEvent<'_>)) {
+        self.make_room(None);
         let opened = File::open(&path).and_then(|f| {
             let m = f.metadata()?;
             let gz = is_gzip(&f)?;
@@ -512,6 +684,10 @@ impl Tailer {
         let (file, meta, gz, fp_len, fp) = match opened {
             Ok(x) => x,
             Err(error) => {
+                if self.out_of_descriptors(&error, &path, out) {
+                    self.rewalk = true; // followed once a descriptor is free
+                    return;
+                }
                 if error.kind() != io::ErrorKind::NotFound && self.reported.insert(path.clone()) {
                     out(TailEvent::Unreadable { path: &path, error });
                 }
@@ -550,7 +726,7 @@ impl Tailer {
                 });
                 (0, "start (truncated while stopped)")
             }
-        } else if !self.started && !self.restored {
+        } else if !self.restored && self.at_start.remove(&(id.dev, id.ino)) {
             match self.opts.from {
                 StartAt::Start => (0, "start"),
                 StartAt::End => (end_of_last_line(&file, size), "end"),
@@ -568,21 +744,131 @@ impl Tailer {
             offset,
             from,
         });
+        self.open += 1;
         self.followed.push(Followed {
             path,
             origin,
             source,
-            file,
+            file: Some(file),
             id,
             serial,
             read: offset,
+            seen: None,
+            active: self.polls,
+            again: false,
         });
     }
 
+    /// Is `error` the process running out of descriptors? Then hold a
+    /// quarter fewer files open than now (room for the HTTP server and the
+    /// checkpoint), and say so once per new bound.
+    fn out_of_descriptors(
+        &mut self,
+        error: &io::Error,
+        path: &Path,
+        out: &mut dyn FnMut(TailEvent<'_>),
+    ) -> bool {
+        // EMFILE (this process) and ENFILE (the system).
+        if !matches!(error.raw_os_error(), Some(23 | 24)) {
+            return false;
+        }
+        let max = (self.open - self.open / 4).max(1);
+        if self.crowded.is_none_or(|c| max < c) {
+            self.crowded = Some(max);
+            out(TailEvent::Crowded {
+                path,
+                max_open: max,
+            });
+        }
+        self.make_room(None);
+        true
+    }
+
+    /// Make sure followed file `i` is open, when it has to be: returns
+    /// `None` when there is nothing to read (its stat did not change),
+    /// `Some(Step::Close)` when it is gone, and opens it again when it
+    /// changed while closed.
+    fn ensure_open(&mut self, i: usize, out: &mut dyn FnMut(TailEvent<'_>)) -> Option<Step> {
+        let f = &self.followed[i];
+        let at_path = std::fs::metadata(&f.path);
+        let here = match &at_path {
+            Ok(m) => m.dev() == f.id.dev && m.ino() == f.id.ino,
+            // Unreadable metadata is not proof that the file moved.
+            Err(e) => e.kind() != io::ErrorKind::NotFound,
+        };
+        let unchanged = matches!(&at_path, Ok(m) if f.seen == Some(Stat::of(m)));
+        if f.file.is_some() {
+            return (!here || f.again || !unchanged).then_some(Step::Keep { more: false });
+        }
+        if !here {
+            if !self.walked {
+                // Renamed inside the globs, perhaps: walk them first.
+                self.rewalk = true;
+                return None;
+            }
+            // Closed while idle, and its path now names another file or
+            // none: it left the globs with nothing unread when last seen.
+            if at_path.is_ok() {
+                out(TailEvent::Rotated {
+                    serial: f.serial,
+                    path: &f.path,
+                    kind: RotationKind::Rename,
+                });
+            }
+            return Some(Step::Close);
+        }
+        if unchanged || at_path.is_err() {
+            return None;
+        }
+        self.make_room(Some(i));
+        let f = &mut self.followed[i];
+        let opened = File::open(&f.path).and_then(|file| {
+            let m = file.metadata()?;
+            Ok((file, m))
+        });
+        match opened {
+            Ok((file, m)) if m.dev() == f.id.dev && m.ino() == f.id.ino => {
+                self.reported.remove(&f.path);
+                f.file = Some(file);
+                self.open += 1;
+                Some(Step::Keep { more: false })
+            }
+            // Replaced between the stat and the open: the next poll sees
+            // the new file at the path and closes this one.
+            Ok(_) => None,
+            Err(error) => {
+                // No descriptor left, or no permission: the offset stays,
+                // and the next poll tries again.
+                let path = f.path.clone();
+                if self.out_of_descriptors(&error, &path, out) {
+                    return None;
+                }
+                let f = &self.followed[i];
+                if self.reported.insert(f.path.clone()) {
+                    out(TailEvent::Unreadable {
+                        path: &f.path,
+                        error,
+                    });
+                }
+                None
+            }
+        }
+    }
+
     fn read_one(&mut self, i: usize, out: &mut dyn FnMut(TailEvent<'_>)) -> Step {
+        match self.ensure_open(i, out) {
+            None => return Step::Keep { more: false },
+            Some(Step::Close) => return Step::Close,
+            Some(Step::Keep { .. }) => {}
+        }
+        let polls = self.polls;
         let f = &mut self.followed[i];
         let source = self.sources[f.source].name.as_str();
-        let size = match f.file.metadata() {
+        let Some(file) = f.file.as_mut() else {
+            return Step::Keep { more: false };
+        };
+        f.seen = None;
+        let size = match file.metadata() {
             Ok(m) => m.len(),
             Err(error) => {
                 out(TailEvent::Unreadable {
@@ -593,7 +879,7 @@ impl Tailer {
             }
         };
         // Truncated in place, or rewritten from the start.
-        let rewritten = f.id.fp_len > 0 && !same_start(&f.file, &f.id).unwrap_or(true);
+        let rewritten = f.id.fp_len > 0 && !same_start(file, &f.id).unwrap_or(true);
         if size < f.read || rewritten {
             f.read = 0;
             out(TailEvent::Rotated {
@@ -601,17 +887,17 @@ impl Tailer {
                 path: &f.path,
                 kind: RotationKind::Truncate,
             });
-            if let Ok((fp_len, fp)) = fingerprint(&f.file) {
+            if let Ok((fp_len, fp)) = fingerprint(file) {
                 f.id.fp_len = fp_len;
                 f.id.fp = fp;
             }
             self.generation += 1;
         } else if (f.id.fp_len as usize) < FINGERPRINT_MAX
             && size > u64::from(f.id.fp_len)
-            && !ends_line(&f.file, f.id.fp_len)
+            && !ends_line(file, f.id.fp_len)
         {
             // The first line was still being written: fingerprint it again.
-            if let Ok((fp_len, fp)) = fingerprint(&f.file) {
+            if let Ok((fp_len, fp)) = fingerprint(file) {
                 f.id.fp_len = fp_len;
                 f.id.fp = fp;
             }
@@ -620,14 +906,14 @@ impl Tailer {
         // descriptor, then close.
         let moved = !names(&f.path, f.id.dev, f.id.ino);
         let start = f.read;
-        if start == 0 && size >= 2 && is_gzip(&f.file).unwrap_or(false) {
+        if start == 0 && size >= 2 && is_gzip(file).unwrap_or(false) {
             out(TailEvent::Ignored {
                 path: &f.path,
                 why: "gzip content (a rotated, compressed copy)",
             });
             return Step::Close;
         }
-        if f.file.seek(SeekFrom::Start(start)).is_err() {
+        if file.seek(SeekFrom::Start(start)).is_err() {
             return Step::Close;
         }
         let mut budget = self.opts.read_budget;
@@ -637,11 +923,13 @@ impl Tailer {
             if budget == 0 {
                 if read_any {
                     self.generation += 1;
+                    f.active = polls;
                 }
+                f.again = true;
                 return Step::Keep { more: true };
             }
             let want = (budget as usize).min(READ_CHUNK);
-            let n = match f.file.read(&mut self.buf[..want]) {
+            let n = match file.read(&mut self.buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -666,9 +954,16 @@ impl Tailer {
         }
         if read_any {
             self.generation += 1;
+            f.active = polls;
         }
         // Closed one poll after its last byte, so a writer that has not
-        // reopened yet still gets its lines in.
+        // reopened yet still gets its lines in; and only after a walk of
+        // the globs has not found it under another name.
+        if moved && !read_any && !self.walked {
+            f.again = true;
+            self.rewalk = true;
+            return Step::Keep { more: true };
+        }
         if moved && !read_any {
             if f.path.exists() {
                 out(TailEvent::Rotated {
@@ -679,6 +974,13 @@ impl Tailer {
             }
             return Step::Close;
         }
+        // Read to its end: while its stat stays the same, there is nothing
+        // new (a stat taken after a later append shows a longer file).
+        f.again = moved;
+        f.seen = match file.metadata() {
+            Ok(m) if m.len() == f.read => Some(Stat::of(&m)),
+            _ => None,
+        };
         Step::Keep { more: false }
     }
 }
@@ -737,7 +1039,7 @@ mod tests {
 
     fn poll(t: &mut Tailer, s: &mut Seen) {
         use crate::frame::lines::{Framed, LineBuffer};
-        while t.poll(&mut |e| match e {
+        while t.poll(Look::All, &mut |e| match e {
             TailEvent::Bytes { serial, bytes, .. } => {
                 let lines = &mut s.lines;
                 if let Some(f) = s.framers.get_mut(&serial) {
@@ -772,7 +1074,7 @@ mod tests {
                 s.closed += 1
             }
             TailEvent::Ignored { .. } => s.ignored += 1,
-            TailEvent::Unreadable { .. } => {}
+            TailEvent::Unreadable { .. } | TailEvent::Crowded { .. } => {}
         }) {}
     }
 
@@ -937,6 +1239,114 @@ mod tests {
         append(&p, "ial\n");
         poll(&mut t, &mut s);
         assert_eq!(s.lines, ["partial"]);
+    }
+
+    #[test]
+    fn hundreds_of_files_under_a_bound_of_eight_open() {
+        let d = tempfile::tempdir().unwrap();
+        let n = 300;
+        let f = |k: usize| d.path().join(format!("f{k:03}.log"));
+        for k in 0..n {
+            append(&f(k), &format!("a{k}\n"));
+        }
+        let src = FileSource::parse(d.path().join("f*.log*").to_str().unwrap()).unwrap();
+        let mut t = Tailer::new(
+            vec![src],
+            TailOptions {
+                from: StartAt::Start,
+                max_open: 8,
+                ..TailOptions::default()
+            },
+        );
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        assert_eq!((t.followed(), t.open_files()), (n, 8));
+        assert_eq!(s.lines.len(), n);
+        for k in 0..n {
+            append(&f(k), &format!("b{k}\n"));
+        }
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines.len(), 2 * n);
+        assert!(t.open_files() <= 8);
+        // Nothing changed: nothing is read, nothing is opened.
+        let before = s.lines.len();
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines.len(), before);
+        // A closed file renamed inside the globs is the same file.
+        std::fs::rename(f(0), d.path().join("f000.log.1")).unwrap();
+        append(&d.path().join("f000.log.1"), "c0\n");
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines.last().map(String::as_str), Some("c0"));
+        // A closed file moved out of the globs, a new one at its path: the
+        // old one is closed, the new one read from its start.
+        std::fs::rename(f(1), d.path().join("elsewhere")).unwrap();
+        append(&f(1), "d1\n");
+        poll(&mut t, &mut s);
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines.last().map(String::as_str), Some("d1"));
+        assert_eq!(s.rotations, [RotationKind::Rename]);
+        assert_eq!(t.followed(), n);
+        let mut all = s.lines.clone();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 2 * n + 2, "a line was read twice");
+        assert!(t.open_files() <= 8);
+    }
+
+    #[test]
+    fn notified_paths_narrow_the_poll() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.log"), d.path().join("b.log"));
+        append(&a, "a1\n");
+        append(&b, "b1\n");
+        let mut t = tailer(d.path(), "*.log", StartAt::Start);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        append(&a, "a2\n");
+        append(&b, "b2\n");
+        let only_a: HashSet<PathBuf> = [a.clone()].into();
+        t.poll(Look::Paths(&only_a), &mut |_| {});
+        // b's change waits for a notification or a sweep.
+        poll(&mut t, &mut s);
+        assert_eq!(s.lines, ["a1", "b1", "b2"]);
+        // A notified path that is a new matching file walks the globs.
+        let c = d.path().join("c.log");
+        append(&c, "c1\n");
+        let only_c: HashSet<PathBuf> = [c].into();
+        let mut opened = 0;
+        t.poll(Look::Paths(&only_c), &mut |e| {
+            opened += usize::from(matches!(e, TailEvent::Opened { .. }))
+        });
+        assert_eq!((opened, t.followed()), (1, 3));
+    }
+
+    #[test]
+    fn a_rename_notified_by_its_old_path_alone_is_not_a_new_file() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, a1) = (d.path().join("a.log"), d.path().join("a.log.1"));
+        append(&a, "1\n2\n");
+        let mut t = tailer(d.path(), "a.log*", StartAt::Start);
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        std::fs::rename(&a, &a1).unwrap();
+        // The notification of the old name arrives alone.
+        let old: HashSet<PathBuf> = [a.clone()].into();
+        let paths = |t: &mut Tailer, s: &mut Seen, p: &HashSet<PathBuf>| {
+            let mut more = true;
+            while more {
+                more = t.poll(Look::Paths(p), &mut |e| {
+                    if let TailEvent::Bytes { bytes, .. } = e {
+                        s.lines
+                            .extend(String::from_utf8_lossy(bytes).lines().map(String::from));
+                    }
+                });
+            }
+        };
+        paths(&mut t, &mut s, &old);
+        append(&a1, "3\n");
+        paths(&mut t, &mut s, &[a1.clone()].into());
+        assert_eq!(s.lines, ["1", "2", "3"]);
+        assert_eq!(t.followed(), 1);
     }
 
     #[test]
