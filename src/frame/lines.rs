@@ -128,12 +128,48 @@ impl LineBuffer {
             return;
         };
         let (lines, rest) = data.split_at(last_nl + 1);
-        out(Framed::Lines {
-            base: self.consumed,
-            bytes: lines,
-        });
-        self.consumed += lines.len() as u64;
+        if lines.len() <= self.max_record {
+            // No line in it can be over the cap.
+            out(Framed::Lines {
+                base: self.consumed,
+                bytes: lines,
+            });
+            self.consumed += lines.len() as u64;
+        } else {
+            self.lines_capped(lines, out);
+        }
         self.hold(rest, out);
+    }
+
+    /// Hand out whole lines (`lines` ends with `\n`), each one over the cap
+    /// as [`Framed::Oversized`]: the same as when it arrives in pieces.
+    fn lines_capped(&mut self, lines: &[u8], out: &mut dyn FnMut(Framed<'_>)) {
+        let mut run = 0; // start of the lines not handed out yet
+        let mut at = 0;
+        for nl in memchr::memchr_iter(b'\n', lines) {
+            if nl - at > self.max_record {
+                if run < at {
+                    out(Framed::Lines {
+                        base: self.consumed,
+                        bytes: &lines[run..at],
+                    });
+                    self.consumed += (at - run) as u64;
+                }
+                out(Framed::Oversized {
+                    offset: self.consumed,
+                });
+                self.consumed += (nl + 1 - at) as u64;
+                run = nl + 1;
+            }
+            at = nl + 1;
+        }
+        if run < lines.len() {
+            out(Framed::Lines {
+                base: self.consumed,
+                bytes: &lines[run..],
+            });
+            self.consumed += (lines.len() - run) as u64;
+        }
     }
 
     /// The longest line kept.
@@ -220,6 +256,39 @@ mod tests {
             ]
         );
         assert_eq!(b.consumed(), 28);
+    }
+
+    /// Found by the `lines` fuzz target: a line over the cap that arrived
+    /// inside one piece was handed out, and skipped when it arrived split.
+    #[test]
+    fn a_line_over_the_cap_is_skipped_however_it_arrives() {
+        let data: &[u8] = b"ok\n123456789\nfine\n";
+        let want = vec![
+            ("ok\n".to_string(), 10),
+            ("!".to_string(), 13),
+            ("fine\n".to_string(), 23),
+        ];
+        for cut in 0..=data.len() {
+            let mut b = LineBuffer::new(10, 4);
+            let (x, y) = data.split_at(cut);
+            let mut got = frame(&mut b, &[x, y]);
+            // Runs of lines handed out at once: compare line by line.
+            got = got
+                .into_iter()
+                .flat_map(|(t, o)| {
+                    let mut at = o;
+                    t.split_inclusive('\n')
+                        .map(|l| {
+                            let r = (l.to_string(), at);
+                            at += l.len() as u64;
+                            r
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(got, want, "cut at {cut}");
+            assert_eq!(b.consumed(), 28);
+        }
     }
 
     #[test]
