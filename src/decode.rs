@@ -353,6 +353,13 @@ impl<R: Read> Members<R> {
         )
     }
 
+    /// A member whose header is bad: step past its magic (else the search
+    /// finds it again, for ever), then as [`Members::damaged`].
+    fn skip_member(&mut self, what: String) -> io::Error {
+        self.consume(1);
+        self.damaged(what)
+    }
+
     /// Parse one member header at `buf[pos..]`. `Ok(false)` at the end.
     fn header(&mut self) -> io::Result<bool> {
         if self.want(10)? == 0 {
@@ -376,7 +383,7 @@ impl<R: Read> Members<R> {
         if flags & 4 != 0 {
             if !need(self, n + 2)? {
                 return Err(
-                    self.damaged(format!("a gzip header cut short at compressed offset {at}"))
+                    self.skip_member(format!("a gzip header cut short at compressed offset {at}"))
                 );
             }
             let xlen = u16::from_le_bytes([self.buf[self.pos + n], self.buf[self.pos + n + 1]]);
@@ -386,7 +393,7 @@ impl<R: Read> Members<R> {
             if flags & bit != 0 {
                 loop {
                     if !need(self, n + 1)? {
-                        return Err(self.damaged(format!(
+                        return Err(self.skip_member(format!(
                             "a gzip header cut short at compressed offset {at}"
                         )));
                     }
@@ -395,7 +402,7 @@ impl<R: Read> Members<R> {
                         break;
                     }
                     if n > self.buf.len() / 2 {
-                        return Err(self.damaged(format!(
+                        return Err(self.skip_member(format!(
                             "an overlong gzip header field at compressed offset {at}"
                         )));
                     }
@@ -406,7 +413,9 @@ impl<R: Read> Members<R> {
             n += 2;
         }
         if !need(self, n)? {
-            return Err(self.damaged(format!("a gzip header cut short at compressed offset {at}")));
+            return Err(
+                self.skip_member(format!("a gzip header cut short at compressed offset {at}"))
+            );
         }
         self.consume(n);
         self.z.reset(false);
@@ -867,6 +876,24 @@ mod tests {
         let (out, errs) = read_all(&z);
         assert_eq!(out, parts[0]);
         assert_eq!(errs.len(), 1, "{errs:?}");
+    }
+
+    /// Found by the `gzip` fuzz target: a member header whose extra field
+    /// runs past the end made the search find the same member again, for
+    /// ever.
+    #[test]
+    fn a_bad_member_header_is_stepped_over() {
+        let mut z = vec![0x1f, 0x8b, 8, 0xff];
+        z.extend([0xff; 62]);
+        z.extend(gz(b"after\n"));
+        let (out, errs) = read_all(&z);
+        assert_eq!(out, b"after\n");
+        assert!(!errs.is_empty());
+        // The input the fuzzer found ends.
+        let mut z = vec![0x1f, 0x8b, 8];
+        z.extend([0xff; 63]);
+        z.extend([0, 0, 0, 0, 0, 0, 0xff, 0xab, 0x56, 0x0a]);
+        assert!(inflate_all(&z, 1 << 20).is_err());
     }
 
     #[test]
