@@ -4,3 +4,4 @@
 test:
 	bash .ci/setup
 	cargo test --release
+	bash fuzz/run.sh 15
