@@ -235,7 +235,7 @@ impl Metrics {
             files_followed: gauge(
                 &r,
                 "denytrail_files_followed",
-                "Files currently open and followed.",
+                "Files followed now (open, or closed under --max-open-files until they change).",
             )?,
             http_connections: gauge(
                 &r,
