@@ -435,7 +435,10 @@ fn run_replay(a: ReplayArgs) -> Result<u8> {
     let shard_output = a
         .shard
         .and(a.output.output.as_deref())
-        .map(|report| ShardOutput { report });
+        .map(|report| ShardOutput {
+            report,
+            inputs: &a.paths,
+        });
     let report = replay::replay(&scanner, sources, pre_errors, &opts, shard_output, &console)?;
     console.finish();
     write_report(&report, &a.output)?;

@@ -124,6 +124,24 @@ pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Run, MergeError> {
                     b: other.0.to_string(),
                 });
             }
+            let (a, b) = (&first.2.shard_state, &other.2.shard_state);
+            if let (Some(a), Some(b)) = (a, b) {
+                // Empty in shards written before they said it.
+                if !a.inputs.is_empty() && !b.inputs.is_empty() && a.inputs != b.inputs {
+                    return Err(MergeError::Settings {
+                        first: first.1.clone(),
+                        second: other.1.clone(),
+                        what: format!("inputs {:?} and {:?}", a.inputs, b.inputs),
+                    });
+                }
+                if !a.range.is_empty() && !b.range.is_empty() && a.range != b.range {
+                    return Err(MergeError::Settings {
+                        first: first.1.clone(),
+                        second: other.1.clone(),
+                        what: format!("time range {} and {}", a.range, b.range),
+                    });
+                }
+            }
             if other.2.summary.scope != first.2.summary.scope {
                 return Err(MergeError::Settings {
                     first: first.1.clone(),

@@ -206,6 +206,8 @@ pub enum ReplayError {
 pub struct ShardOutput<'a> {
     /// The report's path: the state goes beside it.
     pub report: &'a Path,
+    /// The inputs as given (said in the report, checked by `merge`).
+    pub inputs: &'a [String],
 }
 
 /// Scan `sources` with `scanner` and build the report. A shard run
@@ -322,7 +324,10 @@ pub fn replay(
             events: 0,
         };
         let pos = |id: u32| position.get(id as usize).copied().unwrap_or(u32::MAX);
-        run.shard_state = Some(shardfile::write(o.report, &state, sp, &pos)?);
+        let mut file = shardfile::write(o.report, &state, sp, &pos)?;
+        file.inputs = o.inputs.to_vec();
+        file.range = scanner.selection().range.describe();
+        run.shard_state = Some(file);
     }
     Ok(run)
 }

@@ -135,6 +135,21 @@ impl TimeRange {
         self.since.is_none() && self.until.is_none()
     }
 
+    /// The range as text: `all`, or `SINCE..UNTIL` in RFC 3339 with either
+    /// side empty when unbounded.
+    ///
+    /// ```
+    /// use denytrail::scope::TimeRange;
+    /// assert_eq!(TimeRange::default().describe(), "all");
+    /// ```
+    pub fn describe(&self) -> String {
+        if self.is_all() {
+            return "all".to_string();
+        }
+        let side = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+        format!("{}..{}", side(self.since), side(self.until))
+    }
+
     /// Does the range hold `t`?
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)

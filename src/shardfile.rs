@@ -192,6 +192,8 @@ pub fn write(
         events: state.events,
         bytes,
         xxh3,
+        inputs: Vec::new(),
+        range: String::new(),
     })
 }
 

@@ -232,6 +232,13 @@ pub struct ShardStateFile {
     pub bytes: u64,
     /// Its XXH3-64 checksum, in hex.
     pub xxh3: String,
+    /// The inputs the shard's run was given, as written (every shard of a
+    /// set is given the same and takes its part of them).
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// The run's `--since`/`--until` range (`all` when unbounded).
+    #[serde(default)]
+    pub range: String,
 }
 
 /// The whole report.

@@ -424,3 +424,73 @@ fn until_all_read(w: &crate::watch::Watch, records: u64) -> Report {
         },
     )
 }
+
+/// `merge` refuses a shard set that is not one whole run, naming the files:
+/// a shard given twice, a missing shard, shards of different N, of
+/// different inputs or time ranges, and an unknown report version (exit 1
+/// each); the shard reports say which shard of which N they are, over
+/// which inputs and range.
+#[test]
+fn merge_refuses_shard_sets_that_are_not_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "9", "600", "0.2", "jsonl,text");
+    let jsonl = dir.path().join("jsonl").display().to_string();
+    let text = dir.path().join("text").display().to_string();
+    let shard = |input: &str, s: &str, extra: &[&str], name: &str| -> String {
+        let p = dir.path().join(name).display().to_string();
+        let mut args = vec![
+            "replay", "--quiet", "--scope", "all", "--format", "json", "--shard", s, "--output", &p,
+        ];
+        args.extend_from_slice(extra);
+        args.push(input);
+        let o = run(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        p
+    };
+    let s0 = shard(&jsonl, "0/2", &[], "s0.json");
+    let s1 = shard(&jsonl, "1/2", &[], "s1.json");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s0).unwrap()).unwrap();
+    assert_eq!(r["summary"]["shard"], "0/2");
+    assert_eq!(r["shard_state"]["inputs"], serde_json::json!([jsonl]));
+    assert_eq!(r["shard_state"]["range"], "all");
+    let merge = |paths: &[&str]| {
+        let mut args = vec!["merge", "--format", "json"];
+        args.extend_from_slice(paths);
+        let o = run(&args);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(merge(&[&s0, &s1]).0, Some(0));
+    let refused = |paths: &[&str], says: &str| {
+        let (code, err) = merge(paths);
+        assert_eq!(code, Some(1), "{paths:?}: {err}");
+        assert!(err.contains(says), "{paths:?}: {err}");
+    };
+    refused(&[&s0, &s0, &s1], "given twice");
+    refused(&[&s0], "missing");
+    let t1 = shard(&jsonl, "1/3", &[], "t1.json");
+    refused(&[&s0, &t1], "t1.json");
+    let other = shard(&text, "1/2", &[], "other.json");
+    refused(&[&s0, &other], "inputs");
+    let since = shard(
+        &jsonl,
+        "1/2",
+        &["--since", "2024-05-01T00:00:00Z"],
+        "since.json",
+    );
+    refused(&[&s0, &since], "time range");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s1).unwrap()).unwrap();
+    v["version"] = serde_json::json!(999);
+    let future = dir.path().join("future.json");
+    std::fs::write(&future, v.to_string()).unwrap();
+    refused(&[&s0, future.to_str().unwrap()], "999");
+}
