@@ -15,7 +15,7 @@ secs=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(detect records lines documents gzip message record checkpoint shard scan)
+  targets=(detect records lines documents gzip message record checkpoint shard scan envelope)
 fi
 
 cargo build --release --quiet
@@ -31,7 +31,7 @@ trap cleanup EXIT
 "$bin" generate --seed 3 --records 60 --records-per-file 10 --denial-rate 0.4 \
   --formats records,records-json,jsonl,lookup-events,cw-export,cw-subscription,text \
   --out "$seeds/gen" 2>/dev/null
-mkdir -p "$seeds/files" "$seeds/lines" "$seeds/checkpoint" "$seeds/shard"
+mkdir -p "$seeds/files" "$seeds/lines" "$seeds/checkpoint" "$seeds/shard" "$seeds/envelope"
 find "$seeds/gen" -type f ! -name truth.json | while read -r f; do
   cp "$f" "$seeds/files/$(echo "$f" | md5sum | cut -c1-16)"
 done
@@ -39,6 +39,15 @@ done
 find "$seeds/gen/jsonl" "$seeds/gen/text" "$seeds/gen/cw-export" -type f ! -name truth.json \
   -exec cat {} + >"$seeds/all-lines"
 head -n 300 "$seeds/all-lines" | split -l 1 - "$seeds/lines/l"
+
+# Queue message bodies: an S3 event notification, the same inside SNS, an
+# EventBridge CloudTrail event, CloudTrail's SNS notification.
+key='AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/f+1.json.gz'
+s3='{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"'$key'","size":9,"eTag":"e","sequencer":"01"}}}]}'
+printf '%s' "$s3" >"$seeds/envelope/s3"
+printf '{"Type":"Notification","Message":%s}' "$(printf '%s' "$s3" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" >"$seeds/envelope/sns"
+printf '{"detail-type":"AWS API Call via CloudTrail","source":"aws.iam","detail":%s}' "$(head -n 1 "$seeds/gen/jsonl/"*)" >"$seeds/envelope/eventbridge"
+printf '{"s3Bucket":"b","s3ObjectKey":["%s"]}' "$key" >"$seeds/envelope/cloudtrail-sns"
 
 # A shard report, as `replay --shard` writes it.
 "$bin" replay -q --scope all --shard 0/2 --format json -o "$seeds/shard/s0.json" \
@@ -64,6 +73,7 @@ seed_dir() {
     lines | message | record) echo "$seeds/lines" ;;
     checkpoint) echo "$seeds/checkpoint" ;;
     shard) echo "$seeds/shard" ;;
+    envelope) echo "$seeds/envelope" ;;
   esac
 }
 

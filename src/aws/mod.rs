@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod metrics;
+pub mod notification;
 pub mod ratelimit;
 pub mod s3;
 
