@@ -579,26 +579,46 @@ fn inflate_whole(gz: &[u8], cap: u64) -> Option<Vec<u8>> {
         return None;
     }
     let mut out: Vec<u8> = Vec::new();
-    let mut d = Inflater::new()?;
-    let mut pos = 0;
-    while pos < gz.len() {
-        // Room for the member: its own trailer is not known before it is
-        // inflated, so start from the last one and double on demand.
-        if out.capacity() - out.len() < size.max(64 << 10) {
-            out.reserve(size.max(64 << 10));
-        }
-        match d.gzip_member(&gz[pos..], &mut out) {
-            Member::Done(used) => pos += used,
-            Member::NoRoom if out.capacity() < limit => {
-                size = (out.capacity() * 2).min(limit) - out.len();
+    with_inflater(|d| {
+        let mut pos = 0;
+        while pos < gz.len() {
+            // Room for the member: its own trailer is not known before it is
+            // inflated, so start from the last one and double on demand.
+            if out.capacity() - out.len() < size.max(64 << 10) {
+                out.reserve(size.max(64 << 10));
             }
-            Member::NoRoom | Member::Bad => return None,
+            match d.gzip_member(&gz[pos..], &mut out) {
+                Member::Done(used) => pos += used,
+                Member::NoRoom if out.capacity() < limit => {
+                    size = (out.capacity() * 2).min(limit) - out.len();
+                }
+                Member::NoRoom | Member::Bad => return None,
+            }
+            if out.len() > limit {
+                return None;
+            }
         }
-        if out.len() > limit {
-            return None;
+        Some(out)
+    })
+    .flatten()
+}
+
+thread_local! {
+    /// One decompressor per thread, reused for every file: allocating one
+    /// (and zeroing its ~30 KB) per small file was a few percent of a
+    /// replay of thousands of them.
+    static INFLATER: std::cell::RefCell<Option<Inflater>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` with this thread's decompressor (`None`: out of memory).
+fn with_inflater<T>(f: impl FnOnce(&mut Inflater) -> T) -> Option<T> {
+    INFLATER.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Inflater::new();
         }
-    }
-    Some(out)
+        c.as_mut().map(f)
+    })
 }
 
 /// What inflating one gzip member did.

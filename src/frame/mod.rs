@@ -129,12 +129,20 @@ pub fn detect(head: &[u8], complete: bool) -> Format {
         Some(b"Records") => {
             // An Insight file is told by its first record (what follows a
             // Records document may be anything).
+            // Framed in growing windows: the first record is usually in
+            // the first few KB, and a small file is not framed twice.
             let mut first = None;
-            RecordsFramer::new().feed(sniff, 0, &mut |e| {
-                if let (FrameEvent::Record { start, end }, None) = (e, first) {
-                    first = Some(&sniff[start..end]);
+            for w in [2048, 8192] {
+                let window = &sniff[..sniff.len().min(w)];
+                RecordsFramer::new().feed(window, 0, &mut |e| {
+                    if let (FrameEvent::Record { start, end }, None) = (e, first) {
+                        first = Some(&window[start..end]);
+                    }
+                });
+                if first.is_some() || window.len() == sniff.len() {
+                    break;
                 }
-            });
+            }
             let first = first.unwrap_or(sniff);
             if memchr::memmem::find(first, b"AwsCloudTrailInsight").is_some()
                 || memchr::memmem::find(first, b"\"insightDetails\"").is_some()

@@ -18,6 +18,8 @@ pub struct LocalFile {
     /// The stable sharding key: the path relative to the directory argument
     /// it was found under, or the argument itself.
     pub key: String,
+    /// Its size when it was listed (`None`: ask the filesystem).
+    pub size: Option<u64>,
 }
 
 impl LocalFile {
@@ -45,7 +47,10 @@ impl Source for LocalFile {
     }
 
     fn size(&self) -> Option<u64> {
-        std::fs::metadata(&self.path).ok().map(|m| m.len())
+        // Listed once, asked by the progress total and by the planner:
+        // one stat per file, not one per question.
+        self.size
+            .or_else(|| std::fs::metadata(&self.path).ok().map(|m| m.len()))
     }
 
     fn open(&self) -> Result<Opened<'_>, InputError> {
@@ -163,6 +168,7 @@ pub fn expand(args: &[String]) -> super::Expanded {
                                 .to_string_lossy()
                                 .into_owned();
                             sources.push(Arc::new(LocalFile {
+                                size: e.metadata().ok().map(|m| m.len()),
                                 path: e.path().to_path_buf(),
                                 key,
                             }));
@@ -179,9 +185,10 @@ pub fn expand(args: &[String]) -> super::Expanded {
                     }
                 }
             }
-            Ok(_) => sources.push(Arc::new(LocalFile {
+            Ok(m) => sources.push(Arc::new(LocalFile {
                 path: p.to_path_buf(),
                 key: a.clone(),
+                size: Some(m.len()),
             })),
             Err(e) => errors.push(InputError {
                 origin: a.clone(),
@@ -204,6 +211,7 @@ mod tests {
         LocalFile {
             key: "f.jsonl".into(),
             path,
+            size: None,
         }
     }
 
