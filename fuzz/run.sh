@@ -92,6 +92,7 @@ for t in "${targets[@]}"; do
     exit 1
   fi
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  echo "fuzz: $t: $runs executions in ${secs}s, corpus $(ls "corpus/$t" | wc -l) inputs"
   summary+=("$t: $runs executions in ${secs}s")
   rm -f "$log"
 done

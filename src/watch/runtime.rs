@@ -200,6 +200,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
             from: s.from,
             read_budget: READ_BUDGET,
             max_open: s.max_open_files,
+            rotate_wait: super::tail::DEFAULT_ROTATE_WAIT,
         },
     );
     let mut saved_cw = BTreeMap::new();

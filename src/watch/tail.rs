@@ -399,6 +399,8 @@ struct Followed {
     /// Look at it at the next poll, whatever a notification says: its read
     /// budget ran out, or it moved and is being read to its end.
     again: bool,
+    /// When it was last seen moved with nothing new to read.
+    idle_moved: Option<std::time::Instant>,
 }
 
 /// The parts of `stat` that change when a file is written, truncated or
@@ -445,7 +447,15 @@ pub struct TailOptions {
     pub read_budget: u64,
     /// Files open at once, at most (at least 1).
     pub max_open: usize,
+    /// How long a file moved away from its path is still read through its
+    /// descriptor once nothing new arrives (the writer may not have
+    /// reopened yet; a notification may arrive between the rename and the
+    /// writer's last lines).
+    pub rotate_wait: std::time::Duration,
 }
+
+/// Default of [`TailOptions::rotate_wait`].
+pub const DEFAULT_ROTATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Default of [`TailOptions::max_open`]: under the usual limit of 1,024
 /// descriptors with room for the HTTP server's 256 connections.
@@ -457,6 +467,7 @@ impl Default for TailOptions {
             from: StartAt::End,
             read_budget: 16 << 20,
             max_open: DEFAULT_MAX_OPEN,
+            rotate_wait: DEFAULT_ROTATE_WAIT,
         }
     }
 }
@@ -756,6 +767,7 @@ impl Tailer {
             seen: None,
             active: self.polls,
             again: false,
+            idle_moved: None,
         });
     }
 
@@ -955,16 +967,23 @@ impl Tailer {
         if read_any {
             self.generation += 1;
             f.active = polls;
+            f.idle_moved = None;
         }
-        // Closed one poll after its last byte, so a writer that has not
-        // reopened yet still gets its lines in; and only after a walk of
-        // the globs has not found it under another name.
+        // Closed once nothing new came for `rotate_wait` after the move, so
+        // a writer that has not reopened yet still gets its lines in; and
+        // only after a walk of the globs has not found it under another
+        // name.
         if moved && !read_any && !self.walked {
             f.again = true;
             self.rewalk = true;
             return Step::Keep { more: true };
         }
         if moved && !read_any {
+            let since = *f.idle_moved.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < self.opts.rotate_wait {
+                f.again = true;
+                return Step::Keep { more: false };
+            }
             if f.path.exists() {
                 out(TailEvent::Rotated {
                     serial: f.serial,
@@ -1093,6 +1112,7 @@ mod tests {
             vec![src],
             TailOptions {
                 from,
+                rotate_wait: std::time::Duration::ZERO,
                 ..TailOptions::default()
             },
         )
@@ -1255,6 +1275,7 @@ mod tests {
             TailOptions {
                 from: StartAt::Start,
                 max_open: 8,
+                rotate_wait: std::time::Duration::ZERO,
                 ..TailOptions::default()
             },
         );
@@ -1347,6 +1368,35 @@ mod tests {
         paths(&mut t, &mut s, &[a1.clone()].into());
         assert_eq!(s.lines, ["1", "2", "3"]);
         assert_eq!(t.followed(), 1);
+    }
+
+    /// Seen in CI with notifications: the poll a rename wakes runs before
+    /// the writer's last lines to the old file; they are still read.
+    #[test]
+    fn lines_written_just_after_a_rename_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("app.log");
+        append(&p, "1\n");
+        let src = FileSource::parse(d.path().join("app.log").to_str().unwrap()).unwrap();
+        let mut t = Tailer::new(
+            vec![src],
+            TailOptions {
+                from: StartAt::Start,
+                ..TailOptions::default()
+            },
+        );
+        let mut s = Seen::default();
+        poll(&mut t, &mut s);
+        let away = d.path().join("archived");
+        std::fs::rename(&p, &away).unwrap();
+        poll(&mut t, &mut s);
+        append(&away, "2\n");
+        append(&p, "3\n");
+        poll(&mut t, &mut s);
+        let mut l = s.lines.clone();
+        l.sort();
+        assert_eq!(l, ["1", "2", "3"]);
+        assert_eq!(s.closed, 0, "closed before rotate_wait");
     }
 
     #[test]
