@@ -168,11 +168,7 @@ fn latency(mode: &[&str], samples: u64) {
         assert_eq!(w.denials(), want);
     }
     ms.sort_by(f64::total_cmp);
-    let mode = if mode.is_empty() {
-        "change notification (default)".to_string()
-    } else {
-        mode.join(" ")
-    };
+    let mode = mode_label(mode);
     println!(
         "watch/latency  {mode:<36}: append → /metrics  p50 {:6.1} ms  p90 {:6.1} ms  p99 {:6.1} ms  max {:6.1} ms  ({samples} samples)",
         percentile(&ms, 0.5),
@@ -180,6 +176,15 @@ fn latency(mode: &[&str], samples: u64) {
         percentile(&ms, 0.99),
         ms[ms.len() - 1]
     );
+}
+
+/// How a mode's flags are printed: the default has none.
+fn mode_label(mode: &[&str]) -> String {
+    if mode.is_empty() {
+        "change notification (default)".to_string()
+    } else {
+        mode.join(" ")
+    }
 }
 
 /// CPU time (user + system) of a process, in seconds, from /proc/PID/stat.
@@ -210,11 +215,7 @@ fn idle_many_files(mode: &[&str]) {
     let (c0, t0) = (cpu_seconds(pid), Instant::now());
     std::thread::sleep(Duration::from_secs(10));
     let cpu = (cpu_seconds(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0;
-    let mode = if mode.is_empty() {
-        "change notification (default)".to_string()
-    } else {
-        mode.join(" ")
-    };
+    let mode = mode_label(mode);
     println!(
         "watch/idle     {mode:<36}: {n} files followed, {} descriptors open, {cpu:.1} % of a core idle",
         fds()

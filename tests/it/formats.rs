@@ -41,14 +41,19 @@ pub fn generate(dir: &Path, seed: &str, records: &str, rate: &str, formats: &str
 fn replay(args: &[&str]) -> Report {
     let mut full = vec!["replay", "--format", "json", "--quiet"];
     full.extend_from_slice(args);
-    let out = run(&full);
+    serde_json::from_slice(&run_ok(&full).stdout).unwrap()
+}
+
+/// Run the binary; it must exit 0 (its stderr is the failure message).
+fn run_ok(args: &[&str]) -> std::process::Output {
+    let out = run(args);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out
 }
 
 const CLOUDTRAIL_FORMATS: [&str; 6] = [
@@ -268,7 +273,7 @@ fn merged_shards(input: &str, n: u32, out: &Path, tag: &str) -> Report {
     for i in 0..n {
         let p = out.join(format!("{tag}-shard-{i}-of-{n}.json"));
         let shard = format!("{i}/{n}");
-        let o = run(&[
+        run_ok(&[
             "replay",
             "--quiet",
             "--scope",
@@ -281,24 +286,11 @@ fn merged_shards(input: &str, n: u32, out: &Path, tag: &str) -> Report {
             p.to_str().unwrap(),
             input,
         ]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
         paths.push(p.to_string_lossy().into_owned());
     }
     let mut args = vec!["merge", "--format", "json"];
     args.extend(paths.iter().map(String::as_str));
-    let o = run(&args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
+    serde_json::from_slice(&run_ok(&args).stdout).unwrap()
 }
 
 /// The law of one pipeline: the same input gives the same groups through
@@ -443,13 +435,7 @@ fn merge_refuses_shard_sets_that_are_not_one_run() {
         ];
         args.extend_from_slice(extra);
         args.push(input);
-        let o = run(&args);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        run_ok(&args);
         p
     };
     let s0 = shard(&jsonl, "0/2", &[], "s0.json");
