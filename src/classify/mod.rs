@@ -7,6 +7,7 @@
 //! This module knows nothing of aggregation, hints or sinks.
 
 pub mod actions;
+mod fields;
 pub mod iam;
 pub mod message;
 pub mod principal;

@@ -22,12 +22,10 @@
 //! An authentication failure is a record whose `errorCode` is one of
 //! [`AUTH_FAILURE_ERROR_CODES`]: bad, expired or unsigned credentials.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::actions::{iam_action, normalize, same_action};
+use super::fields::{self, Record, Str};
 use super::message::{NOT_AUTHORIZED, parse_message};
 use super::principal::{self, Arn, Identity};
 use super::resource::{self, Place};
@@ -105,97 +103,9 @@ pub fn is_auth_failure_code(code: &str) -> bool {
     AUTH_FAILURE_ERROR_CODES.contains(&code)
 }
 
-/// A JSON string borrowed from the input when it has no escapes.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
-
-impl Str<'_> {
-    fn get(&self) -> Option<&str> {
-        let s = self.0.trim();
-        (!s.is_empty()).then_some(s)
-    }
-}
-
 /// A string field: present, non-null, non-blank.
 fn s<'r>(f: &'r Option<Str<'_>>) -> Option<&'r str> {
     f.as_ref().and_then(Str::get)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Record<'a> {
-    #[serde(borrow)]
-    event_type: Option<Str<'a>>,
-    #[serde(borrow)]
-    insight_details: Option<&'a RawValue>,
-    #[serde(borrow)]
-    error_code: Option<Str<'a>>,
-    #[serde(borrow)]
-    error_message: Option<Str<'a>>,
-    #[serde(borrow)]
-    event_source: Option<Str<'a>>,
-    #[serde(borrow)]
-    event_name: Option<Str<'a>>,
-    #[serde(borrow)]
-    aws_region: Option<Str<'a>>,
-    #[serde(borrow)]
-    event_time: Option<Str<'a>>,
-    #[serde(borrow, rename = "eventID")]
-    event_id: Option<Str<'a>>,
-    #[serde(borrow, rename = "sharedEventID")]
-    shared_event_id: Option<Str<'a>>,
-    #[serde(borrow)]
-    vpc_endpoint_id: Option<Str<'a>>,
-    #[serde(borrow)]
-    recipient_account_id: Option<Str<'a>>,
-    #[serde(borrow)]
-    user_identity: Option<UserIdentity<'a>>,
-    #[serde(borrow)]
-    request_parameters: Option<&'a RawValue>,
-    #[serde(borrow)]
-    resources: Option<&'a RawValue>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserIdentity<'a> {
-    #[serde(borrow, rename = "type")]
-    kind: Option<Str<'a>>,
-    #[serde(borrow)]
-    arn: Option<Str<'a>>,
-    #[serde(borrow)]
-    account_id: Option<Str<'a>>,
-    #[serde(borrow)]
-    principal_id: Option<Str<'a>>,
-    #[serde(borrow)]
-    invoked_by: Option<Str<'a>>,
-    #[serde(borrow)]
-    identity_provider: Option<Str<'a>>,
-    #[serde(borrow)]
-    session_context: Option<SessionContext<'a>>,
-    #[serde(borrow)]
-    on_behalf_of: Option<OnBehalfOf<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionContext<'a> {
-    #[serde(borrow)]
-    session_issuer: Option<SessionIssuer<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SessionIssuer<'a> {
-    #[serde(borrow)]
-    arn: Option<Str<'a>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OnBehalfOf<'a> {
-    #[serde(borrow)]
-    user_id: Option<Str<'a>>,
 }
 
 /// One entry of the record's `resources` array.
@@ -222,14 +132,19 @@ struct ResourceEntry<'a> {
 /// assert_eq!(d.principal, "arn:aws:iam::123456789012:user/ci");
 /// ```
 pub fn classify_json(bytes: &[u8]) -> Result<Outcome, ClassifyError> {
-    // One UTF-8 check of the whole record, then the str parser, which skips
-    // the per-string checks; invalid UTF-8 gets from_slice's own error.
-    let rec: Record<'_> = match simdutf8::basic::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(bytes),
-    }
-    .map_err(|e| invalid_json(bytes, &e))?;
+    let rec = fields::parse(bytes).map_err(|e| invalid_json(bytes, &e))?;
+    classify_fields(&rec)
+}
 
+/// [`classify_json`] with serde_json alone reading the record, for tests
+/// and the `record` fuzz target, which compare the two.
+#[doc(hidden)]
+pub fn classify_json_serde(bytes: &[u8]) -> Result<Outcome, ClassifyError> {
+    let rec = fields::parse_serde(bytes).map_err(|e| invalid_json(bytes, &e))?;
+    classify_fields(&rec)
+}
+
+fn classify_fields(rec: &Record<'_>) -> Result<Outcome, ClassifyError> {
     if s(&rec.event_type) == Some("AwsCloudTrailInsight") || rec.insight_details.is_some() {
         return Ok(Outcome::Skipped);
     }
@@ -246,7 +161,7 @@ pub fn classify_json(bytes: &[u8]) -> Result<Outcome, ClassifyError> {
     if !by_code && !msg.contains(NOT_AUTHORIZED) {
         return Ok(Outcome::Other);
     }
-    Ok(Outcome::Denial(Box::new(denial(&rec, code, msg))))
+    Ok(Outcome::Denial(Box::new(denial(rec, code, msg))))
 }
 
 /// Build the denial of a record known to be one.
@@ -1003,16 +918,50 @@ pub(crate) mod tests {
 
     #[test]
     fn strings_borrow_from_input() {
+        use std::borrow::Cow;
         let json = br#"{"errorCode":"AccessDenied","errorMessage":"a\"b"}"#;
-        let r: Record<'_> = serde_json::from_slice(json).unwrap();
-        assert!(matches!(
-            r.error_code.as_ref().map(|s| &s.0),
-            Some(Cow::Borrowed(_))
-        ));
-        assert!(matches!(
-            r.error_message.as_ref().map(|s| &s.0),
-            Some(Cow::Owned(_))
-        ));
+        for r in [
+            fields::parse(json).unwrap(),
+            fields::parse_serde(json).unwrap(),
+        ] {
+            assert!(matches!(
+                r.error_code.as_ref().map(|s| &s.0),
+                Some(Cow::Borrowed(_))
+            ));
+            assert!(matches!(
+                r.error_message.as_ref().map(|s| &s.0),
+                Some(Cow::Owned(_))
+            ));
+        }
+    }
+
+    /// The fast field pass and serde_json classify every generated record,
+    /// and every cut of one, alike.
+    #[test]
+    fn fast_fields_classify_as_serde_json_does() {
+        use crate::generate::{CorpusConfig, Generator};
+        let cfg = CorpusConfig::builder()
+            .seed(21)
+            .records(3_000)
+            .denial_rate(0.3)
+            .build()
+            .unwrap();
+        let mut fast_read = 0;
+        for (n, r) in Generator::new(&cfg).enumerate() {
+            let json = &r.json;
+            assert_eq!(classify_json(json), classify_json_serde(json));
+            fast_read += usize::from(fields::read(json).is_some());
+            if n % 100 == 0 {
+                for cut in (0..json.len()).step_by(7) {
+                    assert_eq!(
+                        classify_json(&json[..cut]),
+                        classify_json_serde(&json[..cut])
+                    );
+                }
+            }
+        }
+        // The fast pass is the one that runs.
+        assert!(fast_read > 2_900, "{fast_read}");
     }
 
     proptest::proptest! {
