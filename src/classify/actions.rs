@@ -17,8 +17,12 @@
 //! ([`super::iam`]): an action the data knows is written as the data spells
 //! it (`ec2:describeAddresses` → `ec2:DescribeAddresses`).
 //!
-//! Pure and allocation-light: one `String` for the result.
+//! Pure and allocation-light: one `String` for the result. A trail names a
+//! few hundred APIs thousands of times each, so [`iam_action`] and
+//! [`normalize`] keep the answers they worked out last in a small table per
+//! thread ([`Memo`]) and answer a repeated question with a copy.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -291,7 +295,48 @@ pub fn strip_version(event_name: &str) -> &str {
 /// assert_eq!(iam_action("iam.amazonaws.com", "PassRole"), "iam:PassRole");
 /// ```
 pub fn iam_action(event_source: &str, event_name: &str) -> String {
-    api_action(service_prefix(event_source), event_name)
+    thread_local!(static MEMO: RefCell<Memo> = RefCell::new(Memo::new()));
+    MEMO.with_borrow_mut(|m| {
+        m.get_or(event_source, event_name, || {
+            api_action(service_prefix(event_source), event_name)
+        })
+    })
+}
+
+/// The last answers of a pure function of two strings, in a direct-mapped
+/// table of [`Memo::SLOTS`] entries (a slot's new question replaces its old
+/// one): bounded whatever the input, and exact, since a slot keeps its
+/// question and is used only when both strings are equal.
+struct Memo {
+    slots: Vec<Option<Answer>>,
+}
+
+/// A question (two strings) and its answer.
+type Answer = (Box<str>, Box<str>, Box<str>);
+
+impl Memo {
+    const SLOTS: usize = 1024;
+
+    fn new() -> Memo {
+        Memo {
+            slots: vec![None; Memo::SLOTS],
+        }
+    }
+
+    fn get_or(&mut self, a: &str, b: &str, work: impl FnOnce() -> String) -> String {
+        let h =
+            crate::hash::stable(a.as_bytes()) ^ crate::hash::stable(b.as_bytes()).rotate_left(17);
+        let slot = &mut self.slots[(h as usize) % Memo::SLOTS];
+        if let Some((x, y, out)) = slot
+            && **x == *a
+            && **y == *b
+        {
+            return out.to_string();
+        }
+        let out = work();
+        *slot = Some((a.into(), b.into(), out.as_str().into()));
+        out
+    }
 }
 
 /// The IAM action for API `operation` of the service with IAM prefix
@@ -456,6 +501,11 @@ pub fn service_of_operation(operation: &str, prefer: Option<&str>) -> Option<&'s
 /// assert_eq!(normalize("iam:PassRole"), "iam:PassRole");
 /// ```
 pub fn normalize(action: &str) -> String {
+    thread_local!(static MEMO: RefCell<Memo> = RefCell::new(Memo::new()));
+    MEMO.with_borrow_mut(|m| m.get_or(action, "", || normalize_uncached(action)))
+}
+
+fn normalize_uncached(action: &str) -> String {
     if let Some(a) = iam::action(action) {
         return a.to_string();
     }
@@ -627,6 +677,39 @@ mod tests {
         for (a, want) in cases {
             assert_eq!(normalize(a), want, "{a}");
         }
+    }
+
+    #[test]
+    fn memo_answers_as_the_function_does() {
+        let mut m = Memo::new();
+        let mut calls = 0;
+        // More questions than slots, asked twice: every answer exact.
+        for round in 0..2 {
+            for i in 0..3 * Memo::SLOTS {
+                let (a, b) = (format!("s{i}"), format!("n{}", i % 7));
+                let got = m.get_or(&a, &b, || {
+                    calls += 1;
+                    format!("{a}:{b}")
+                });
+                assert_eq!(got, format!("{a}:{b}"), "round {round}");
+            }
+        }
+        assert!(calls > 3 * Memo::SLOTS, "{calls}");
+        // A question asked again at once is answered from the table.
+        let before = calls;
+        for _ in 0..10 {
+            m.get_or("iam.amazonaws.com", "PassRole", || {
+                calls += 1;
+                String::new()
+            });
+        }
+        assert_eq!(calls, before + 1);
+        // The two strings are not run together.
+        assert_eq!(iam_action("iam.amazonaws.com", "PassRole"), "iam:PassRole");
+        assert_eq!(
+            iam_action("iam.amazonaws.comP", "assRole"),
+            api_action(service_prefix("iam.amazonaws.comP"), "assRole")
+        );
     }
 
     #[test]

@@ -51,6 +51,7 @@ struct Finders {
     because_no: Finder<'static>,
     explicit_deny: Finder<'static>,
     user: FinderRev<'static>,
+    account_user: FinderRev<'static>,
 }
 
 static FIND: LazyLock<Finders> = LazyLock::new(|| Finders {
@@ -63,7 +64,11 @@ static FIND: LazyLock<Finders> = LazyLock::new(|| Finders {
     because_no: Finder::new("because no "),
     explicit_deny: Finder::new("explicit deny"),
     user: FinderRev::new("User: "),
+    account_user: FinderRev::new(ACCOUNT_USER),
 });
+
+/// How CloudWatch Logs names a caller it knows only by account.
+const ACCOUNT_USER: &str = "User with accountId:";
 
 /// Does `msg` say `Cross-account pass role is not allowed`, in any case?
 /// Compared at each `-` only: a message has a few, and a case-insensitive
@@ -74,6 +79,7 @@ fn says_cross_account_passrole(msg: &str) -> bool {
     let b = msg.as_bytes();
     memchr::memchr_iter(b'-', b).any(|i| {
         i >= DASH
+            && b.get(i + 1).is_some_and(|c| c | 0x20 == b'a')
             && b.get(i - DASH..i - DASH + PHRASE.len())
                 .is_some_and(|w| w.eq_ignore_ascii_case(PHRASE))
     })
@@ -336,8 +342,8 @@ fn principal_before(before: &str) -> Option<&str> {
 /// CloudWatch Logs names only the account: `User with accountId: N is not
 /// authorized …`.
 fn account_before(before: &str) -> Option<&str> {
-    let i = before.rfind("User with accountId:")?;
-    let tok = clean_token(first_token(&before[i + "User with accountId:".len()..]));
+    let i = FIND.account_user.rfind(before.as_bytes())?;
+    let tok = clean_token(first_token(&before[i + ACCOUNT_USER.len()..]));
     (!tok.is_empty()).then_some(tok)
 }
 
