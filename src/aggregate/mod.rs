@@ -429,10 +429,13 @@ impl Aggregator {
         for (i, g) in self.groups.iter().enumerate() {
             debug_assert!(g.as_ref().is_none_or(|g| g.number() == i as u32));
         }
-        // Identity filter_map: collected in place, no second copy.
-        #[allow(clippy::unnecessary_filter_map)]
-        let mut groups: Vec<Group> = self.groups.into_iter().flatten().collect();
-        groups.sort_by(report_order);
+        // An identity filter_map is collected in place (`flatten` is not):
+        // no second copy of every group. The order is total (a group is
+        // one principal/action), so the unstable sort, which needs no
+        // buffer, gives the one result.
+        #[allow(clippy::filter_map_identity)]
+        let mut groups: Vec<Group> = self.groups.into_iter().filter_map(|g| g).collect();
+        groups.sort_unstable_by(report_order);
         let mut position = vec![u32::MAX; n];
         for (pos, g) in groups.iter().enumerate() {
             position[g.number() as usize] = pos as u32;
