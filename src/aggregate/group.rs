@@ -210,6 +210,103 @@ const _: () = assert!(
     "has_mark looks for bytes 1 to 4"
 );
 
+/// How many denials gave each list a value. Most groups give a list a value
+/// in every denial or in none, so a list's total is two bits, "none" (0) or
+/// "all" (the group's count), and spelt out, in a table the group holds
+/// only while some list needs it, when it is neither: 12 bytes a group
+/// where nine counters took 72.
+#[derive(Debug, Clone, Default)]
+struct ListTotals {
+    /// Two bits per list: [`NO_DENIAL`], [`EVERY_DENIAL`] or [`SPELT`].
+    modes: u32,
+    /// The totals of the lists whose mode is [`SPELT`].
+    spelt: Option<Box<[u64; 9]>>,
+}
+
+const NO_DENIAL: u32 = 0;
+const EVERY_DENIAL: u32 = 1;
+const SPELT: u32 = 2;
+
+impl ListTotals {
+    fn mode(&self, l: usize) -> u32 {
+        self.modes >> (2 * l) & 3
+    }
+
+    fn set_mode(&mut self, l: usize, m: u32) {
+        self.modes = self.modes & !(3 << (2 * l)) | m << (2 * l);
+    }
+
+    /// The total of `list` in a group of `count` denials.
+    fn get(&self, list: List, count: u64) -> u64 {
+        let l = list as usize;
+        match self.mode(l) {
+            NO_DENIAL => 0,
+            EVERY_DENIAL => count,
+            _ => self.spelt.as_ref().map_or(0, |t| t[l]),
+        }
+    }
+
+    /// Set `list`'s total in a group of `count` denials.
+    fn set(&mut self, list: List, total: u64, count: u64) {
+        let l = list as usize;
+        let mode = if total == 0 {
+            NO_DENIAL
+        } else if total == count {
+            EVERY_DENIAL
+        } else {
+            SPELT
+        };
+        if mode == SPELT {
+            self.spelt.get_or_insert_with(Default::default)[l] = total;
+        }
+        self.set_mode(l, mode);
+        if self.spelt.is_some() && (0..9).all(|l| self.mode(l) != SPELT) {
+            self.spelt = None;
+        }
+    }
+
+    /// `n` more denials gave `list` a value (the count stays `count`).
+    fn add(&mut self, list: List, n: u64, count: u64) {
+        let t = self.get(list, count).saturating_add(n);
+        self.set(list, t, count);
+    }
+
+    /// One denial fewer gave `list` a value.
+    fn take(&mut self, list: List, count: u64) {
+        let t = self.get(list, count).saturating_sub(1);
+        self.set(list, t, count);
+    }
+
+    /// The group's count goes from `old` to `new`, every total unchanged.
+    fn recount(&mut self, old: u64, new: u64) {
+        if old == new {
+            return;
+        }
+        for list in List::ALL {
+            let t = self.get(list, old);
+            self.set(list, t, new);
+        }
+    }
+
+    /// One more denial, which gives a value to the lists whose bits are set
+    /// in `given`; the group's count goes from `count` to `count + 1`. The
+    /// per-denial path: no table unless a list becomes neither none nor all.
+    #[inline]
+    fn step(&mut self, given: u16, count: u64) {
+        for list in List::ALL {
+            let l = list as usize;
+            let has = given >> l & 1 == 1;
+            match (self.mode(l), has) {
+                (NO_DENIAL, false) | (EVERY_DENIAL, true) => {}
+                (NO_DENIAL, true) => self.set(list, 1, count + 1),
+                (EVERY_DENIAL, false) => self.set(list, count, count + 1),
+                (_, true) => self.set(list, self.get(list, count) + 1, count + 1),
+                (_, false) => self.set(list, self.get(list, count), count + 1),
+            }
+        }
+    }
+}
+
 /// All denials of one principal on one action. See the module
 /// documentation.
 #[derive(Debug, Clone)]
@@ -231,7 +328,7 @@ pub struct Group {
     /// Every list's values, sorted by (list, hash, value).
     items: Vec<Item>,
     /// Denials with a value, per list, listed or not.
-    totals: [u64; 9],
+    totals: ListTotals,
     /// Lists that left a value out (bit per list).
     cut: u16,
     k: u16,
@@ -436,7 +533,7 @@ impl Group {
             strs,
             garbage: 0,
             items: Vec::new(),
-            totals: [0; 9],
+            totals: ListTotals::default(),
             cut: 0,
             k: k.clamp(1, MAX_K) as u16,
             number: 0,
@@ -447,6 +544,12 @@ impl Group {
             example_session: NONE,
             example_resource: NONE,
         }
+    }
+
+    /// Change the count, every list's total kept as it is.
+    fn set_count(&mut self, count: u64) {
+        self.totals.recount(self.count, count);
+        self.count = count;
     }
 
     /// The principal (role ARN for assumed-role sessions).
@@ -592,7 +695,7 @@ impl Group {
         ListView {
             group: self,
             items: &self.items[start..end],
-            total: self.totals[list as usize],
+            total: self.totals.get(list, self.count),
             cut: self.cut & (1 << l) != 0,
         }
     }
@@ -639,6 +742,13 @@ impl Group {
 
     /// Count `n` more denials with `value` in `list`.
     pub fn add_value(&mut self, list: List, value: &str, n: u64) {
+        self.totals.add(list, n, self.count);
+        self.list_value(list, value, n);
+    }
+
+    /// List `value` in `list` for `n` more denials, the list's total left
+    /// to the caller.
+    fn list_value(&mut self, list: List, value: &str, n: u64) {
         let value = cut(value, MAX_VALUE);
         self.add_hashed(list, value_hash(value), value, n);
     }
@@ -651,7 +761,6 @@ impl Group {
 
     fn add_hashed(&mut self, list: List, hash: u64, value: &str, n: u64) {
         let l = list as u8;
-        self.totals[list as usize] += n;
         let pos = self
             .items
             .binary_search_by(|it| self.cmp_item(it, l, hash, value));
@@ -761,29 +870,27 @@ impl Group {
             .count();
             self.items.reserve_exact(values);
         }
+        let values = [
+            (List::Resources, d.resource.as_deref()),
+            (List::Sessions, d.session.as_deref()),
+            (List::Via, d.via.as_deref()),
+            (List::Accounts, d.account.as_deref()),
+            (List::Regions, d.region.as_deref()),
+            (List::VpcEndpoints, d.vpc_endpoint_id.as_deref()),
+            (List::ErrorCodes, d.error_code.as_deref()),
+            (List::Passes, d.passes.as_deref()),
+        ];
+        let given = values
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .fold(1 << List::Reasons as u16, |m, (l, _)| m | 1 << *l as u16);
+        self.totals.step(given, self.count);
         self.count += 1;
-        if let Some(r) = &d.resource {
-            self.add_value(List::Resources, r, 1);
-        }
-        if let Some(s) = &d.session {
-            self.add_value(List::Sessions, s, 1);
-        }
-        self.add_value(List::Reasons, &reason_value(&d.reason), 1);
-        if let Some(v) = &d.via {
-            self.add_value(List::Via, v, 1);
-        }
-        self.copy_recorded(d.account.as_deref());
-        if let Some(r) = &d.region {
-            self.add_value(List::Regions, r, 1);
-        }
-        if let Some(v) = &d.vpc_endpoint_id {
-            self.add_value(List::VpcEndpoints, v, 1);
-        }
-        if let Some(c) = &d.error_code {
-            self.add_value(List::ErrorCodes, c, 1);
-        }
-        if let Some(p) = &d.passes {
-            self.add_value(List::Passes, p, 1);
+        self.list_value(List::Reasons, &reason_value(&d.reason), 1);
+        for (list, v) in values {
+            if let Some(v) = v {
+                self.list_value(list, v, 1);
+            }
         }
         let m = cut(&d.message, MAX_EXAMPLE);
         if !m.is_empty() {
@@ -894,19 +1001,18 @@ impl Group {
     /// As [`merge`](Group::merge), holding the example's shape in
     /// `templates`.
     pub fn merge_shared(&mut self, other: &Group, templates: Option<&mut Templates>) {
-        self.count += other.count;
         for &list in &List::ALL {
             let view = other.list(list);
-            let listed: u64 = view.items.iter().map(|it| it.count).sum();
+            self.totals.add(list, view.total, self.count);
             for it in view.items {
                 let v = other.get(it.value()).unwrap_or("");
                 self.add_hashed(list, it.hash, v, it.count);
             }
-            self.totals[list as usize] += view.total - listed;
             if view.cut {
                 self.cut |= 1 << list as u8;
             }
         }
+        self.set_count(self.count + other.count);
         if self.principal_account().is_none()
             && let Some(a) = other.principal_account()
         {
@@ -938,7 +1044,7 @@ impl Group {
     /// Take one denial with contribution `c` back out (a repeated delivery
     /// that another shard also counted).
     pub fn take_back(&mut self, c: &Contribution) {
-        self.count = self.count.saturating_sub(1);
+        self.set_count(self.count.saturating_sub(1));
         for (list, f) in CONTRIBUTED.into_iter().zip(c.fields) {
             if let Some(p) = f {
                 self.take_back_value(list, p);
@@ -953,7 +1059,7 @@ impl Group {
     /// unlisted denials. Returns the value when it was listed.
     pub fn take_back_value(&mut self, list: List, prefix: u32) -> Option<String> {
         let l = list as u8;
-        self.totals[list as usize] = self.totals[list as usize].saturating_sub(1);
+        self.totals.take(list, self.count);
         let i = self
             .items
             .iter()
@@ -1149,7 +1255,7 @@ impl<'de> Deserialize<'de> for Group {
         }
         let mut g = Group::empty(&s.principal, &s.action, s.list_max);
         g.principal_kind = s.principal_kind;
-        g.count = s.count;
+        g.set_count(s.count);
         g.encoded = s.encoded;
         g.truncated = s.truncated;
         if let Some(a) = &s.principal_account {
@@ -1165,11 +1271,10 @@ impl<'de> Deserialize<'de> for Group {
             g.offer_example(m, s.first_seen.as_deref(), None, None, None);
         }
         for (&list, (values, total, was_cut)) in List::ALL.iter().zip(s.lists) {
-            let listed: u64 = values.iter().map(|(_, c)| c).sum();
+            g.totals.add(list, total, g.count);
             for (v, c) in values {
-                g.add_value(list, &v, c);
+                g.list_value(list, &v, c);
             }
-            g.totals[list as usize] += total.saturating_sub(listed);
             if was_cut {
                 g.cut |= 1 << list as u8;
             }
@@ -1181,6 +1286,64 @@ impl<'de> Deserialize<'de> for Group {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two-bit totals agree with nine plain counters through every
+    /// operation, and hold no table once every list is none or all again.
+    #[test]
+    fn list_totals_are_nine_counters() {
+        let mut t = ListTotals::default();
+        let mut plain = [0u64; 9];
+        let mut count = 0u64;
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let r = next();
+            let list = List::ALL[(r % 9) as usize];
+            match r >> 8 & 7 {
+                // Mostly denials that give the same lists, as real groups.
+                0..=3 => {
+                    let given = if r >> 12 & 7 == 0 {
+                        (r >> 16) as u16 & 0x1ff
+                    } else {
+                        0x0b5
+                    };
+                    t.step(given, count);
+                    count += 1;
+                    for (l, p) in plain.iter_mut().enumerate() {
+                        *p += u64::from(given >> l & 1);
+                    }
+                }
+                4 => {
+                    let n = r >> 20 & 3;
+                    t.add(list, n, count);
+                    plain[list as usize] += n;
+                }
+                5 => {
+                    t.take(list, count);
+                    plain[list as usize] = plain[list as usize].saturating_sub(1);
+                }
+                _ => {
+                    let new = if r >> 20 & 1 == 0 {
+                        count + (r >> 24 & 3)
+                    } else {
+                        count.saturating_sub(1)
+                    };
+                    t.recount(count, new);
+                    count = new;
+                }
+            }
+            for l in List::ALL {
+                assert_eq!(t.get(l, count), plain[l as usize], "{l:?} of {count}");
+            }
+            let spelt = (0..9).any(|l| t.mode(l) == SPELT);
+            assert_eq!(t.spelt.is_some(), spelt);
+        }
+    }
 
     #[test]
     fn replace_all_is_str_replace() {
