@@ -26,7 +26,8 @@ pub mod shard;
 pub mod timeline;
 pub mod totals;
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 
 use serde::{Deserialize, Serialize};
 
@@ -485,22 +486,21 @@ impl Aggregator {
     }
 }
 
-/// Group numbers by (principal, action), keyed by a hash of the two so
-/// that the strings are not held twice; the rare keys whose hash another
-/// key already has are kept whole apart.
+/// Group numbers by (principal, action). The table holds only the numbers
+/// (4 bytes each): a key is hashed from its strings, which the groups
+/// hold, and compared with the group's own. Hashed with a per-process seed,
+/// so that crafted principals cannot pile up in one bucket.
 #[derive(Debug, Clone, Default)]
 struct GroupIndex {
-    // foldhash, not SipHash: one lookup per denial, seeded per process.
-    by_hash: HashMap<u64, u32, foldhash::fast::RandomState>,
-    collided: HashMap<(String, String), u32>,
-}
-
-fn key_hash(principal: &str, action: &str) -> u64 {
-    crate::hash::stable(principal.as_bytes())
-        ^ crate::hash::stable(action.as_bytes()).rotate_left(29)
+    table: hashbrown::HashTable<u32>,
+    seed: foldhash::fast::RandomState,
 }
 
 impl GroupIndex {
+    fn hash(&self, principal: &str, action: &str) -> u64 {
+        self.seed.hash_one((principal, action))
+    }
+
     fn is(groups: &[Option<Group>], id: u32, principal: &str, action: &str) -> bool {
         groups
             .get(id as usize)
@@ -509,45 +509,42 @@ impl GroupIndex {
     }
 
     fn get(&self, groups: &[Option<Group>], principal: &str, action: &str) -> Option<u32> {
-        if let Some(&id) = self.by_hash.get(&key_hash(principal, action))
-            && Self::is(groups, id, principal, action)
-        {
-            return Some(id);
-        }
-        if self.collided.is_empty() {
-            return None;
-        }
-        self.collided
-            .get(&(principal.to_string(), action.to_string()))
+        self.table
+            .find(self.hash(principal, action), |&id| {
+                Self::is(groups, id, principal, action)
+            })
             .copied()
     }
 
+    /// Index group `id` (already in `groups`, or about to be) under its
+    /// key, unless the key is indexed already.
     fn insert(&mut self, groups: &[Option<Group>], principal: &str, action: &str, id: u32) {
-        let h = key_hash(principal, action);
-        match self.by_hash.get(&h) {
-            Some(&other) if Self::is(groups, other, principal, action) => {}
-            Some(_) => {
-                self.collided
-                    .insert((principal.to_string(), action.to_string()), id);
-            }
-            None => {
-                self.by_hash.insert(h, id);
-            }
+        let h = self.hash(principal, action);
+        if self
+            .table
+            .find(h, |&other| Self::is(groups, other, principal, action))
+            .is_some()
+        {
+            return;
         }
+        let seed = &self.seed;
+        self.table.insert_unique(h, id, |&other| {
+            let g = groups.get(other as usize).and_then(Option::as_ref);
+            g.map_or(0, |g| seed.hash_one((g.principal(), g.action())))
+        });
     }
 
     fn remove(&mut self, principal: &str, action: &str, id: u32) {
-        let h = key_hash(principal, action);
-        if self.by_hash.get(&h) == Some(&id) {
-            self.by_hash.remove(&h);
-        } else {
-            self.collided
-                .remove(&(principal.to_string(), action.to_string()));
+        if let Ok(e) = self
+            .table
+            .find_entry(self.hash(principal, action), |&other| other == id)
+        {
+            e.remove();
         }
     }
 
     fn renumber(&mut self, map: &[u32]) {
-        for id in self.by_hash.values_mut().chain(self.collided.values_mut()) {
+        for id in self.table.iter_mut() {
             *id = map.get(*id as usize).copied().unwrap_or(NO_GROUP);
         }
     }
