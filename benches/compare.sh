@@ -14,7 +14,10 @@
 # --memory BIG_RECORDS adds peak RSS of `replay -` fed by `generate --out -`
 # through a pipe (nothing on disk) for --records and for BIG_RECORDS records
 # (8000000 is about 10 GB), with 1 % and with no denials, and for one
-# {"Records":[…]} document of BIG_RECORDS records read from stdin.
+# {"Records":[…]} document of BIG_RECORDS records read from stdin; then the
+# curve of peak RSS against distinct denials at 30 % over 1 000 principals
+# for BIG_RECORDS/16, /8, /4, /2 and BIG_RECORDS records (20000000 is the
+# issue's curve), with the growth per added distinct denial.
 # --expensive adds the expensive path, side by side with the peers: 30 %
 # denials as JSON Lines on one thread (denytrail, Python, jq), and the same
 # records as thousands of small CloudTrail files (10 records, ~13 KB of
@@ -418,6 +421,36 @@ PY
     rss "JSON Lines, no denials" "$RECORDS" 0 0
     rss "JSON Lines, no denials" "$BIG" 0 0
     rss "one {\"Records\":[…]} document, 1 % denials" "$BIG" 0.01 1
+
+    # The curve: 30 % denials over a fixed 1,000 principals, so that the
+    # groups stop growing early and what still grows is what follows
+    # distinct denials (the exact dedup set). Each row: peak RSS, and how
+    # much it grew per distinct denial added since the previous row.
+    echo
+    echo "| 30 % denials, 1 000 principals, through a pipe into \`replay -j1 --scope all -\` | records | input GB | distinct denials | groups | peak RSS MB | RSS growth B per added denial |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    : > "$OUT/curve.prev"
+    for div in 16 8 4 2 1; do
+        n=$((BIG / div))
+        "$DT" generate --seed 5 --records "$n" --denial-rate 0.3 --principals 1000 --out - 2>/dev/null \
+            | /usr/bin/time -f "%M" -o "$OUT/rss" "$DT" replay -q -j1 --scope all --format json -o "$OUT/c.json" -
+        python3 - "$n" "$OUT/c.json" "$(tail -1 "$OUT/rss")" "$OUT/curve.prev" <<'PY'
+import json, sys
+n, rep, rss, prev = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]) * 1024, sys.argv[4]
+with open(rep) as f:
+    r = json.load(f)["summary"]
+growth = ""
+rows = [l.split() for l in open(prev)]
+if rows:
+    d0, rss0 = int(rows[-1][0]), int(rows[-1][1])
+    if r["denials"] > d0:
+        growth = f"{(rss - rss0) / (r['denials'] - d0):.1f}"
+with open(prev, "a") as f:
+    f.write(f"{r['denials']} {rss}\n")
+print(f"| | {n} | {r['bytes'] / 1e9:.2f} | {r['denials']} | {r['groups']} | {rss / 2**20:.0f} | {growth} |")
+PY
+        rm -f "$OUT/c.json"
+    done
 fi
 
 # --- groups: memory follows groups, not denials ------------------------------
