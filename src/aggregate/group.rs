@@ -842,7 +842,9 @@ impl Group {
         if self.count == 0 && self.strs.is_empty() {
             // A group's first denial brings most of the strings it will
             // ever hold: take them in one allocation.
-            let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+            fn opt<S: AsRef<str>>(s: &Option<S>) -> usize {
+                s.as_ref().map_or(0, |s| s.as_ref().len())
+            }
             let need = opt(&d.resource)
                 + opt(&d.session)
                 + 24
@@ -856,17 +858,17 @@ impl Group {
                 + d.message.len().min(MAX_EXAMPLE);
             self.strs.reserve_exact(need);
             let values = 1 + [
-                &d.resource,
-                &d.session,
-                &d.via,
-                &d.account,
-                &d.region,
-                &d.vpc_endpoint_id,
-                &d.error_code,
-                &d.passes,
+                d.resource.is_some(),
+                d.session.is_some(),
+                d.via.is_some(),
+                d.account.is_some(),
+                d.region.is_some(),
+                d.vpc_endpoint_id.is_some(),
+                d.error_code.is_some(),
+                d.passes.is_some(),
             ]
             .iter()
-            .filter(|v| v.is_some())
+            .filter(|&&v| v)
             .count();
             self.items.reserve_exact(values);
         }

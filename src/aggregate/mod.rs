@@ -695,7 +695,7 @@ mod tests {
             },
             account: Some("111111111111".into()),
             region: Some("us-east-1".into()),
-            event_time: Some(format!("2024-01-01T00:00:0{}Z", id.len() % 10)),
+            event_time: Some(format!("2024-01-01T00:00:0{}Z", id.len() % 10).into()),
             event_id: Some(id.into()),
             shared_event_id: None,
             vpc_endpoint_id: None,

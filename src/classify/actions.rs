@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use super::CompactString;
 use super::iam;
 
 /// Event-source hosts whose IAM service prefix is not the host name.
@@ -294,7 +295,7 @@ pub fn strip_version(event_name: &str) -> &str {
 /// assert_eq!(iam_action("s3.amazonaws.com", "ListObjects"), "s3:ListBucket");
 /// assert_eq!(iam_action("iam.amazonaws.com", "PassRole"), "iam:PassRole");
 /// ```
-pub fn iam_action(event_source: &str, event_name: &str) -> String {
+pub fn iam_action(event_source: &str, event_name: &str) -> CompactString {
     thread_local!(static MEMO: RefCell<Memo> = RefCell::new(Memo::new()));
     MEMO.with_borrow_mut(|m| {
         m.get_or(event_source, event_name, || {
@@ -323,7 +324,7 @@ impl Memo {
         }
     }
 
-    fn get_or(&mut self, a: &str, b: &str, work: impl FnOnce() -> String) -> String {
+    fn get_or(&mut self, a: &str, b: &str, work: impl FnOnce() -> CompactString) -> CompactString {
         let h =
             crate::hash::stable(a.as_bytes()) ^ crate::hash::stable(b.as_bytes()).rotate_left(17);
         let slot = &mut self.slots[(h as usize) % Memo::SLOTS];
@@ -331,7 +332,7 @@ impl Memo {
             && **x == *a
             && **y == *b
         {
-            return out.to_string();
+            return CompactString::from(&**out);
         }
         let out = work();
         *slot = Some((a.into(), b.into(), out.as_str().into()));
@@ -350,20 +351,20 @@ impl Memo {
 /// assert_eq!(api_action("lambda", "Invoke"), "lambda:InvokeFunction");
 /// assert_eq!(api_action("ecs", "registerTaskDefinition"), "ecs:RegisterTaskDefinition");
 /// ```
-pub fn api_action(prefix: &str, operation: &str) -> String {
+pub fn api_action(prefix: &str, operation: &str) -> CompactString {
     let name = strip_version(operation.trim());
     let name = ACTION_OVERRIDES
         .iter()
         .find(|(p, from, _)| *p == prefix && from.eq_ignore_ascii_case(name))
         .map_or(name, |(_, _, to)| to);
     if let Some(a) = iam::service(prefix).and_then(|s| s.action(name)) {
-        let mut out = String::with_capacity(prefix.len() + 1 + name.len());
+        let mut out = CompactString::with_capacity(prefix.len() + 1 + name.len());
         out.push_str(prefix);
         out.push(':');
         out.push_str(a.name());
         return out;
     }
-    let mut out = String::with_capacity(prefix.len() + 1 + name.len());
+    let mut out = CompactString::with_capacity(prefix.len() + 1 + name.len());
     out.push_str(prefix);
     out.push(':');
     out.push_str(name);
@@ -500,24 +501,24 @@ pub fn service_of_operation(operation: &str, prefer: Option<&str>) -> Option<&'s
 /// assert_eq!(normalize("SNS:Publish"), "sns:Publish");
 /// assert_eq!(normalize("iam:PassRole"), "iam:PassRole");
 /// ```
-pub fn normalize(action: &str) -> String {
+pub fn normalize(action: &str) -> CompactString {
     thread_local!(static MEMO: RefCell<Memo> = RefCell::new(Memo::new()));
     MEMO.with_borrow_mut(|m| m.get_or(action, "", || normalize_uncached(action)))
 }
 
-fn normalize_uncached(action: &str) -> String {
+fn normalize_uncached(action: &str) -> CompactString {
     if let Some(a) = iam::action(action) {
-        return a.to_string();
+        return CompactString::from(a.to_string());
     }
     match action.split_once(':') {
         Some((prefix, name)) => {
-            let mut out = String::with_capacity(action.len());
+            let mut out = CompactString::with_capacity(action.len());
             out.push_str(&prefix.to_ascii_lowercase());
             out.push(':');
             out.push_str(name);
             out
         }
-        None => action.to_string(),
+        None => CompactString::from(action),
     }
 }
 
@@ -689,7 +690,7 @@ mod tests {
                 let (a, b) = (format!("s{i}"), format!("n{}", i % 7));
                 let got = m.get_or(&a, &b, || {
                     calls += 1;
-                    format!("{a}:{b}")
+                    format!("{a}:{b}").into()
                 });
                 assert_eq!(got, format!("{a}:{b}"), "round {round}");
             }
@@ -700,7 +701,7 @@ mod tests {
         for _ in 0..10 {
             m.get_or("iam.amazonaws.com", "PassRole", || {
                 calls += 1;
-                String::new()
+                CompactString::default()
             });
         }
         assert_eq!(calls, before + 1);

@@ -23,6 +23,7 @@ use std::sync::LazyLock;
 use memchr::memmem::{Finder, FinderRev};
 use serde::Serialize;
 
+use super::CompactString;
 use super::principal::{self, Arn};
 use super::record::{is_auth_failure_code, is_denial_code};
 use super::{AuthFailure, Denial, DenyKind, Outcome, PolicyType, PrincipalKind, Reason};
@@ -619,7 +620,7 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
             Some(c) => Outcome::AuthFailure(AuthFailure {
                 error_code: c.to_string(),
                 event_id: None,
-                event_time: leading_timestamp(line),
+                event_time: leading_timestamp(line).map(Into::into),
             }),
             None => Outcome::Other,
         };
@@ -642,12 +643,12 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
     let account = res_arn
         .map(|a| a.account)
         .filter(|a| !a.is_empty())
-        .map(str::to_string)
-        .or_else(|| p.account.clone());
+        .map(CompactString::from)
+        .or_else(|| p.account.as_deref().map(CompactString::from));
     let region = res_arn
         .map(|a| a.region)
         .filter(|r| !r.is_empty())
-        .map(str::to_string);
+        .map(CompactString::from);
     let message = code
         .map(|(_, end)| line.get(end..).unwrap_or("").trim_start())
         .filter(|m| !m.is_empty())
@@ -655,7 +656,7 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
     Outcome::Denial(Box::new(Denial {
         principal: p.principal,
         principal_kind: p.kind,
-        principal_account: p.account,
+        principal_account: p.account.map(Into::into),
         session: p.session,
         action,
         via,
@@ -664,11 +665,11 @@ pub fn classify_text_line(bytes: &[u8]) -> Outcome {
         reason: parsed.reason,
         account,
         region,
-        event_time: leading_timestamp(line),
+        event_time: leading_timestamp(line).map(Into::into),
         event_id: None,
         shared_event_id: None,
         vpc_endpoint_id: None,
-        error_code: code.map(|(c, _)| c.to_string()),
+        error_code: code.map(|(c, _)| c.into()),
         event_source: None,
         encoded: parsed.encoded,
         truncated: parsed.truncated,
@@ -721,7 +722,7 @@ fn collapse_whitespace(s: &str) -> Cow<'_, str> {
 /// else the API the SDK called (`when calling the ListObjectsV2
 /// operation` → `s3:ListBucket`), its service from the SDK's name for it or,
 /// when only one service has that API, the data.
-fn text_action(m: &ParsedMessage<'_>, line: &str) -> (String, Option<String>) {
+fn text_action(m: &ParsedMessage<'_>, line: &str) -> (CompactString, Option<CompactString>) {
     let s3_wording = line.contains("Access Denied");
     let service = m
         .sdk_service
@@ -742,20 +743,20 @@ fn text_action(m: &ParsedMessage<'_>, line: &str) -> (String, Option<String>) {
         } else if m.with_tags && service.is_none_or(|s| s == "logs") {
             // CloudWatch Logs: creating a tagged log group needs
             // logs:TagResource too, and that is what was denied.
-            Some("logs:TagResource".to_string())
+            Some("logs:TagResource".into())
         } else {
             service.map(|s| super::actions::api_action(s, b))
         }
     } else if m.managed_rule {
-        Some("events:PutRule".to_string())
+        Some("events:PutRule".into())
     } else if m.cross_account_passrole {
-        Some("iam:PassRole".to_string())
+        Some("iam:PassRole".into())
     } else {
         None
     };
     // The API the SDK called, when it is not the denied action.
     let via_api = if m.with_tags && service.is_none_or(|s| s == "logs") {
-        Some("logs:CreateLogGroup".to_string())
+        Some("logs:CreateLogGroup".into())
     } else {
         api.clone()
     };
@@ -767,13 +768,13 @@ fn text_action(m: &ParsedMessage<'_>, line: &str) -> (String, Option<String>) {
                 // Only the service is known: its endpoint host.
                 None => service
                     .filter(|s| !a.starts_with(&format!("{s}:")))
-                    .map(|s| format!("{s}.amazonaws.com")),
+                    .map(|s| compact_str::format_compact!("{s}.amazonaws.com")),
             };
             (a, via)
         }
         None => match api {
             Some(a) => (a, None),
-            None => ("unknown".to_string(), None),
+            None => ("unknown".into(), None),
         },
     }
 }

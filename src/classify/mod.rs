@@ -14,6 +14,7 @@ pub mod principal;
 pub mod record;
 pub mod resource;
 
+pub use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// The kind of policy AWS names in an enhanced denial message. A closed set.
@@ -157,16 +158,16 @@ pub struct Denial {
     /// What kind of principal.
     pub principal_kind: PrincipalKind,
     /// The principal's account, when known.
-    pub principal_account: Option<String>,
+    pub principal_account: Option<CompactString>,
     /// The session ARN (`arn:aws:sts::…:assumed-role/ROLE/SESSION`), if any.
     pub session: Option<String>,
     /// The IAM action that was denied (`iam:PassRole`).
-    pub action: String,
+    pub action: CompactString,
     /// The API that was called, when it differs from `action`
     /// (`lambda:CreateFunction` for a PassRole denied inside it); for a
     /// text line that names only the service (`(Service: AmazonECS; …)`),
     /// that service's endpoint host (`ecs.amazonaws.com`).
-    pub via: Option<String>,
+    pub via: Option<CompactString>,
     /// When the message does not name the denied action but the request
     /// passes a role to the service (EC2's `iamInstanceProfile` in an
     /// encoded `RunInstances` denial): the role or instance profile ARN it
@@ -178,21 +179,21 @@ pub struct Denial {
     /// Why.
     pub reason: Reason,
     /// The account that recorded the event (`recipientAccountId`).
-    pub account: Option<String>,
+    pub account: Option<CompactString>,
     /// `awsRegion`.
-    pub region: Option<String>,
+    pub region: Option<CompactString>,
     /// `eventTime` as written (ISO-8601, UTC).
-    pub event_time: Option<String>,
+    pub event_time: Option<CompactString>,
     /// `eventID`.
     pub event_id: Option<String>,
     /// `sharedEventID` (cross-account copies share it).
     pub shared_event_id: Option<String>,
     /// `vpcEndpointId`.
-    pub vpc_endpoint_id: Option<String>,
+    pub vpc_endpoint_id: Option<CompactString>,
     /// `errorCode` (or the exception name of a text line).
-    pub error_code: Option<String>,
+    pub error_code: Option<CompactString>,
     /// `eventSource` (`iam.amazonaws.com`).
-    pub event_source: Option<String>,
+    pub event_source: Option<CompactString>,
     /// The message was an encoded authorization failure message (EC2).
     pub encoded: bool,
     /// The message was cut at CloudTrail's 1024-character limit.
@@ -210,7 +211,7 @@ pub struct AuthFailure {
     pub event_id: Option<String>,
     /// `eventTime`, when known (for `--since`/`--until`).
     #[serde(default)]
-    pub event_time: Option<String>,
+    pub event_time: Option<CompactString>,
 }
 
 /// The classification of one record.

@@ -29,7 +29,7 @@ use super::fields::{self, Record, Str};
 use super::message::{NOT_AUTHORIZED, parse_message};
 use super::principal::{self, Arn, Identity};
 use super::resource::{self, Place};
-use super::{AuthFailure, ClassifyError, Denial, Outcome};
+use super::{AuthFailure, ClassifyError, CompactString, Denial, Outcome};
 
 /// Error codes AWS uses for authorization failures (a closed list;
 /// `VpceAccessDenied` is what VPC endpoint network-activity events write).
@@ -153,7 +153,7 @@ fn classify_fields(rec: &Record<'_>) -> Result<Outcome, ClassifyError> {
         return Ok(Outcome::AuthFailure(AuthFailure {
             error_code: c.to_string(),
             event_id: s(&rec.event_id).map(str::to_string),
-            event_time: s(&rec.event_time).map(str::to_string),
+            event_time: s(&rec.event_time).map(CompactString::from),
         }));
     }
     let msg = rec.error_message.as_ref().map_or("", |m| m.0.as_ref());
@@ -200,13 +200,13 @@ fn denial(rec: &Record<'_>, code: Option<&str>, msg: &str) -> Denial {
     let named = parsed.action.map(normalize).or_else(|| {
         parsed
             .cross_account_passrole
-            .then(|| "iam:PassRole".to_string())
+            .then(|| CompactString::from("iam:PassRole"))
     });
     let (action, via) = match (named, api) {
         (Some(a), Some(api)) if !same_action(&a, &api) => (a, Some(api)),
         (Some(a), _) => (a, None),
         (None, Some(api)) => (api, None),
-        (None, None) => ("unknown".to_string(), None),
+        (None, None) => (CompactString::from("unknown"), None),
     };
 
     // The account a resource named without one belongs to.
@@ -246,21 +246,21 @@ fn denial(rec: &Record<'_>, code: Option<&str>, msg: &str) -> Denial {
     Denial {
         principal: p.principal,
         principal_kind: p.kind,
-        principal_account: p.account,
+        principal_account: p.account.map(CompactString::from),
         session: p.session,
         action,
         via,
         passes,
         resource,
         reason: parsed.reason,
-        account: recipient.map(str::to_string),
-        region: region.map(str::to_string),
-        event_time: s(&rec.event_time).map(str::to_string),
+        account: recipient.map(CompactString::from),
+        region: region.map(CompactString::from),
+        event_time: s(&rec.event_time).map(CompactString::from),
         event_id: s(&rec.event_id).map(str::to_string),
         shared_event_id: s(&rec.shared_event_id).map(str::to_string),
-        vpc_endpoint_id: s(&rec.vpc_endpoint_id).map(str::to_string),
-        error_code: code.map(str::to_string),
-        event_source: s(&rec.event_source).map(str::to_string),
+        vpc_endpoint_id: s(&rec.vpc_endpoint_id).map(CompactString::from),
+        error_code: code.map(CompactString::from),
+        event_source: s(&rec.event_source).map(CompactString::from),
         encoded: parsed.encoded,
         truncated: parsed.truncated,
         message: msg.to_string(),
