@@ -193,7 +193,9 @@ pub fn parse_message(msg: &str) -> ParsedMessage<'_> {
         out.not_authorized = before.ends_with('n');
         let before = before.strip_suffix(['n', 'N']).unwrap_or(before);
         out.principal = principal_before(before);
-        out.principal_account = account_before(before);
+        if out.principal.is_none() {
+            out.principal_account = account_before(before);
+        }
         let after = &msg[p + OT_AUTHORIZED.len()..];
         tail = after;
         // `perform: iam:PassRole`, or STS's `perform sts:AssumeRoleWithWebIdentity`.
@@ -524,8 +526,21 @@ fn first_token(s: &str) -> &str {
     let s = s.trim_start();
     // Bytes first: ASCII whitespace is the common end, and any other byte
     // below 0x80 is not whitespace; a non-ASCII char is decoded and asked.
+    // Eight bytes at a time past those that can be neither (0x21..=0x7f).
     let b = s.as_bytes();
     let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+        // A byte <= 0x20, or >= 0x80: the high bit of (b - 0x21) or of b.
+        if (w.wrapping_sub(LO * 0x21) | w) & HI != 0 {
+            break;
+        }
+        i += 8;
+    }
     while i < b.len() {
         let c = b[i];
         if c < 0x80 {

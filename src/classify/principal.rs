@@ -61,12 +61,28 @@ impl<'a> Arn<'a> {
     /// ```
     pub fn parse(s: &'a str) -> Option<Arn<'a>> {
         let rest = s.strip_prefix("arn:")?;
-        let mut it = rest.splitn(5, ':');
-        let partition = it.next()?;
-        let service = it.next()?;
-        let region = it.next()?;
-        let account = it.next()?;
-        let resource = it.next()?;
+        // The four colons after `arn:` are near the start: a byte loop
+        // finds them sooner than a searcher is set up.
+        let mut cut = [0usize; 4];
+        let mut found = 0;
+        for (i, &b) in rest.as_bytes().iter().enumerate() {
+            if b == b':' {
+                cut[found] = i;
+                found += 1;
+                if found == 4 {
+                    break;
+                }
+            }
+        }
+        if found < 4 {
+            return None;
+        }
+        // Colons are ASCII: every cut is a char boundary.
+        let partition = &rest[..cut[0]];
+        let service = &rest[cut[0] + 1..cut[1]];
+        let region = &rest[cut[1] + 1..cut[2]];
+        let account = &rest[cut[2] + 1..cut[3]];
+        let resource = &rest[cut[3] + 1..];
         if partition.is_empty() || service.is_empty() {
             return None;
         }
