@@ -7,7 +7,10 @@
 //!
 //! A shard set is refused when it cannot give the whole: a shard given
 //! twice, a missing shard, shards of different `N`, scopes or list sizes,
-//! or a report of another schema version.
+//! or a report of a schema version merge cannot read. Merge reads only a
+//! shard report's summary and `shard_state` (the groups come back from
+//! the state file), which every version from [`OLDEST_MERGED_VERSION`]
+//! on writes alike.
 
 use std::path::{Path, PathBuf};
 
@@ -24,8 +27,10 @@ pub enum MergeError {
         "{0}: not a shard report (no summary.shard or no shard_state): make shard reports with `replay --shard I/N --format json --output FILE`"
     )]
     NotAShard(PathBuf),
-    /// A report written by another version of the schema.
-    #[error("{path}: report version {found}, this denytrail merges version {SCHEMA_VERSION}")]
+    /// A report written by a version of the schema merge cannot read.
+    #[error(
+        "{path}: report version {found}, this denytrail merges versions {OLDEST_MERGED_VERSION} to {SCHEMA_VERSION}"
+    )]
     Version {
         /// The report.
         path: PathBuf,
@@ -94,11 +99,15 @@ pub enum MergeError {
     },
 }
 
+/// The oldest report version merge reads: version 2 moved shared hint
+/// lines into `notes`, which merge does not read.
+pub const OLDEST_MERGED_VERSION: u32 = 1;
+
 /// Merge the shard reports read from `reports` (path and report).
 pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Run, MergeError> {
     let mut shards: Vec<(Shard, PathBuf, Report)> = Vec::with_capacity(reports.len());
     for (path, r) in reports {
-        if r.version != SCHEMA_VERSION {
+        if !(OLDEST_MERGED_VERSION..=SCHEMA_VERSION).contains(&r.version) {
             return Err(MergeError::Version {
                 path,
                 found: r.version,

@@ -35,14 +35,26 @@
   function pretty(doc) {
     return JSON.stringify(doc, null, 2);
   }
-  function groupView(g) {
+  // The whole advice: the hint's text, then each note it names (the
+  // report's notes table holds their text), as Hint::advice joins them.
+  function advice(h, notes) {
+    var out = h.text || '';
+    (h.notes || []).forEach(function (id) {
+      var t = notes[id];
+      if (t == null) return;
+      if (out !== '') out += '\n';
+      out += t;
+    });
+    return out;
+  }
+  function groupView(g, notes) {
     var h = g.hint || {};
     var docs = [];
     if (h.policy != null) docs.push({ title: 'policy', json: pretty(h.policy) });
     if (h.resource_policy != null) docs.push({ title: 'resource-side policy', json: pretty(h.resource_policy) });
     return {
       principal: g.principal, action: g.action, count: String(g.count), hint: h.code || '',
-      codes: (h.codes || []).join(', '), text: h.text || '',
+      codes: (h.codes || []).join(', '), text: advice(h, notes),
       first_seen: g.first_seen || '', last_seen: g.last_seen || '',
       via: (g.via || []).join(', '), accounts: (g.accounts || []).join(', '),
       regions: (g.regions || []).join(', '), example: g.example_message || '',
@@ -393,12 +405,12 @@
     sec.querySelector('.more-items').textContent = errors.length > 20 ? '\u2026 and ' + (errors.length - 20) + ' more' : '';
     sec.hidden = errors.length === 0;
   }
-  function renderGroups(groups) {
+  function renderGroups(groups, notes) {
     var old = {};
     rows().forEach(function (t) { old[key(t)] = t; });
     var keep = [];
     groups.slice(0, data.max_rows).forEach(function (g) {
-      var v = groupView(g);
+      var v = groupView(g, notes);
       var sig = JSON.stringify(v);
       var k = v.principal + '\u0000' + v.action;
       var t = old[k];
@@ -434,7 +446,7 @@
     renderErrors(r.errors || []);
     syncSelect('action', Array.from(new Set(r.groups.map(function (g) { return g.action; }))).sort());
     syncSelect('hint', Array.from(new Set(r.groups.map(function (g) { return g.hint.code; }))).sort());
-    renderGroups(r.groups);
+    renderGroups(r.groups, r.notes || {});
     applySort();
     applyFilter();
     root.dataset.updated = String(Date.now());

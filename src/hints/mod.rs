@@ -8,12 +8,15 @@
 //!   templates, `iam:PassedToService` principals, resource-based policies);
 //! - `policy`: the IAM policy documents;
 //! - `text`: the wording (who can fix what, fixed guidance);
+//! - `notes`: the lines many groups share, by id ([`note`]), which a report
+//!   writes once;
 //! - `remedy`: the decision for a group ([`hint_for`], [`explain_denial`]).
 //!
 //! This module must not read files, the network or the clock, and knows
 //! nothing of reports or metrics.
 
 mod arn;
+mod notes;
 mod policy;
 mod remedy;
 mod tables;
@@ -21,8 +24,12 @@ mod tables;
 mod tests;
 mod text;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+pub use notes::{Note, note};
 pub use policy::{POLICY_VERSION, allow_statement, policy_document};
 pub use remedy::{explain_denial, explain_message, hint_for};
 pub use tables::{is_resourceless, passed_to_service};
@@ -78,14 +85,29 @@ pub enum HintCode {
 }
 
 /// The remediation for one group.
+///
+/// The advice people read is [`text`](Hint::text) followed by the lines of
+/// each of [`notes`](Hint::notes): the text holds what is this group's own
+/// (what to do, with the action and the counts), the notes what reads the
+/// same for every group they apply to (who can fix a kind of denial,
+/// caveats, the action's documentation), which a report writes once in its
+/// top-level `notes` table. [`Hint::advice`] joins them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hint {
     /// The main code (metric label).
     pub code: HintCode,
     /// Every code that applies, main first.
     pub codes: Vec<HintCode>,
-    /// Human text: what to allow, who can fix it, what will not help.
+    /// Human text, the group's own: what to do, then what only this group
+    /// needs (its other reasons, counts, the resource side). It says "the
+    /// principal" and counts the policy's resources rather than repeating
+    /// the group's fields.
     pub text: String,
+    /// Ids of the shared lines that complete the text, in reading order
+    /// ([`note`] gives each one's text). Empty for a hint standing alone
+    /// ([`Hint::standalone`]); left out of the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Cow<'static, str>>,
     /// A least-privilege IAM policy document (`{"Version": …, "Statement": […]}`)
     /// the administrator can apply, or `null` when no identity-policy change helps.
     pub policy: serde_json::Value,
@@ -97,6 +119,59 @@ pub struct Hint {
 }
 
 impl Hint {
+    /// The whole advice as people read it: the text, then the lines of
+    /// each note, looked up in `table` (a report's `notes`, id → text). A
+    /// note the table lacks is left out.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use denytrail::hints::{HintCode, Hint};
+    /// let h = Hint {
+    ///     code: HintCode::AllowAction,
+    ///     codes: vec![HintCode::AllowAction],
+    ///     text: "Allow s3:GetObject.".into(),
+    ///     notes: vec!["who-identity".into()],
+    ///     policy: serde_json::Value::Null,
+    ///     resource_policy: serde_json::Value::Null,
+    /// };
+    /// let table = BTreeMap::from([("who-identity".to_string(), "Who: me.".to_string())]);
+    /// assert_eq!(h.advice(&table), "Allow s3:GetObject.\nWho: me.");
+    /// assert_eq!(h.advice(&BTreeMap::new()), "Allow s3:GetObject.");
+    /// ```
+    pub fn advice(&self, table: &BTreeMap<String, String>) -> String {
+        self.advice_with(|id| table.get(id).map(|t| Cow::Borrowed(t.as_str())))
+    }
+
+    fn advice_with<'t>(&self, lookup: impl Fn(&str) -> Option<Cow<'t, str>>) -> String {
+        let mut out = self.text.clone();
+        for id in &self.notes {
+            if let Some(t) = lookup(id) {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(&t);
+            }
+        }
+        out
+    }
+
+    /// The hint standing alone, where no report carries the notes (what
+    /// `denytrail explain` prints): each note's text written into the
+    /// text, in order, and no notes left.
+    ///
+    /// ```
+    /// let h = denytrail::hints::explain_message(
+    ///     "User: arn:aws:iam::123456789012:user/u is not authorized to perform: iam:ListRoles",
+    /// ).unwrap();
+    /// assert!(h.notes.is_empty());
+    /// assert!(h.text.contains("\nWho: ") && h.text.contains("\nDocs: iam:ListRoles: "));
+    /// ```
+    pub fn standalone(mut self) -> Hint {
+        self.text = self.advice_with(note);
+        self.notes.clear();
+        self
+    }
+
     /// The policy documents the hint carries, each with its name: the
     /// identity side's (`policy`), then the resource side's
     /// (`resource-side policy`); null ones are left out.

@@ -8,11 +8,13 @@
 //! identity-side allow. An encoded message is the main code only when no
 //! reason is known.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
 use super::arn::{Arn, Fill, is_account_id};
+use super::notes::{self, Note};
 use super::policy::{self, Resolved};
 use super::tables::{self, OwnerSide};
 use super::text;
@@ -58,7 +60,7 @@ pub fn hint_for(group: &Group) -> Hint {
     let codes = distinct(ranked.iter().map(|(_, c, _)| *c));
     let policy = identity_policy(&facts);
     let resource_policy = resource_policy(&facts, code);
-    let mut text = compose(&facts, code, main_reason.as_ref(), &resource_policy);
+    let (mut text, notes) = compose(&facts, code, main_reason.as_ref(), &resource_policy);
     if group.principal() == crate::aggregate::FOLDED_PRINCIPAL {
         // The sidecar folds principals past its series cap into one group:
         // its hint speaks of many principals, not of one called __other__.
@@ -74,12 +76,14 @@ pub fn hint_for(group: &Group) -> Hint {
         code,
         codes,
         text,
+        notes,
         policy,
         resource_policy,
     }
 }
 
-/// The hint for a single denial, as `denytrail explain` shows it.
+/// The hint for a single denial, as `denytrail explain` shows it: standing
+/// alone, its notes written into its text ([`Hint::standalone`]).
 ///
 /// ```
 /// use denytrail::classify::{Denial, DenyKind, PrincipalKind, Reason};
@@ -108,7 +112,7 @@ pub fn hint_for(group: &Group) -> Hint {
 pub fn explain_denial(d: &Denial) -> Hint {
     let mut g = Group::new(d);
     g.add(d);
-    hint_for(&g)
+    hint_for(&g).standalone()
 }
 
 /// The hint for a pasted error message or CloudTrail record, as `denytrail
@@ -345,35 +349,36 @@ impl<'g> Facts<'g> {
             .collect()
     }
 
-    /// Where the resources are, for the text: the ARNs, or `*`.
+    /// What is denied, for the text: the action, and the resources as
+    /// the policy below names them (counted, not listed again).
     fn target(&self) -> String {
-        if self.resolved.resourceless {
-            format!(
-                "{} (it takes no resource: \"Resource\": \"*\")",
-                self.g.action()
-            )
-        } else if self.resolved.arns.is_empty() {
-            self.g.action().to_string()
-        } else {
-            format!(
-                "{} on {}",
-                self.g.action(),
-                text::list(&self.resolved.arns, 3)
-            )
+        let a = self.g.action();
+        match self.resolved.arns.len() {
+            _ if self.resolved.resourceless => a.to_string(),
+            0 => a.to_string(),
+            1 => format!("{a} on the resource named in the policy below"),
+            n => format!("{a} on the {n} resources named in the policy below"),
         }
     }
 
-    fn who(&self, r: Option<&Reason>) -> String {
-        let sessions: Vec<String> = self.g.sessions().iter().map(str::to_string).collect();
-        let endpoints: Vec<String> = self.g.vpc_endpoints().iter().map(str::to_string).collect();
-        text::who(
-            r.and_then(|r| r.policy_type),
-            r.and_then(|r| r.policy_arn.as_deref()),
-            self.g.principal(),
-            self.principal_account.as_deref(),
-            &sessions,
-            &endpoints,
-        )
+    /// The VPC endpoints the calls went through, in words.
+    fn endpoints(&self) -> String {
+        let endpoints: Vec<&str> = self.g.vpc_endpoints().iter().collect();
+        if endpoints.is_empty() {
+            "the endpoint".to_string()
+        } else {
+            text::list(&endpoints, 3)
+        }
+    }
+
+    /// ` of the sessions a, b`: which sessions a session policy capped.
+    fn of_sessions(&self) -> String {
+        let sessions: Vec<&str> = self.g.sessions().iter().collect();
+        match sessions.len() {
+            0 => String::new(),
+            1 => format!(" of the session {}", sessions[0]),
+            _ => format!(" of the sessions {}", text::list(&sessions, 2)),
+        }
     }
 }
 
@@ -500,25 +505,26 @@ fn identity_policy(f: &Facts) -> Value {
     policy::policy_document(vec![own])
 }
 
+/// Why a PassRole grant has no `iam:PassedToService` condition.
+enum NoCondition {
+    /// The events name no calling API.
+    NoVia,
+    /// denytrail does not know where this API passes roles.
+    Unknown(String),
+}
+
 /// The service principals the roles were passed to, or why there is no
 /// condition.
-fn passed_to(f: &Facts) -> Result<Vec<&'static str>, String> {
+fn passed_to(f: &Facts) -> Result<Vec<&'static str>, NoCondition> {
     if f.g.via().is_empty() {
-        return Err(
-            "the events do not say which API passed the role (no via), so the receiving service is unknown"
-                .to_string(),
-        );
+        return Err(NoCondition::NoVia);
     }
     let mut out = Vec::new();
     for v in f.g.via() {
         match tables::passed_to_service(v) {
             Some(s) if !out.contains(&s) => out.push(s),
             Some(_) => {}
-            None => {
-                return Err(format!(
-                    "denytrail does not know which service {v} passes roles to"
-                ));
-            }
+            None => return Err(NoCondition::Unknown(v.to_string())),
         }
     }
     out.sort_unstable();
@@ -574,14 +580,42 @@ fn principal_or_placeholder(f: &Facts) -> String {
     }
 }
 
-const NOT_SUFFICIENT: &str =
-    "The policy below is what the identity side also needs, but it is not sufficient on its own.";
+/// A hint's lines as they are composed, in reading order: the group's own
+/// words go to the text, shared ones (the same for every group they apply
+/// to) are named by id and read after it.
+#[derive(Default)]
+struct Lines {
+    own: Vec<String>,
+    notes: Vec<Cow<'static, str>>,
+}
 
-/// The text: what to do, who, then caveats.
-fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &Value) -> String {
+impl Lines {
+    fn own(&mut self, line: String) {
+        self.own.push(line);
+    }
+
+    fn note(&mut self, n: Note) {
+        self.shared(Cow::Borrowed(n.id()));
+    }
+
+    fn shared(&mut self, id: Cow<'static, str>) {
+        if !self.notes.contains(&id) {
+            self.notes.push(id);
+        }
+    }
+}
+
+/// The text and notes: what to do, who, then caveats and references. The
+/// principal and the resources are the group's own fields (and the policy
+/// lists the resources): the text says "the principal" and counts them.
+fn compose(
+    f: &Facts,
+    code: HintCode,
+    main: Option<&Reason>,
+    resource_policy: &Value,
+) -> (String, Vec<Cow<'static, str>>) {
     let g = f.g;
-    let p = &g.principal();
-    let mut lines: Vec<String> = Vec::new();
+    let mut lines = Lines::default();
     let phrase = main
         .and_then(|r| r.policy_type)
         .map_or("policy", PolicyType::phrase);
@@ -589,93 +623,108 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         .and_then(|r| r.policy_arn.as_deref())
         .map(|a| format!(" {a}"))
         .unwrap_or_default();
+    let account = f.principal_account.as_deref().unwrap_or("<ACCOUNT>");
 
     // 1. What to do.
-    let headline = match code {
-        HintCode::CrossAccountPassrole => format!(
-            "Pass a role from the caller's own account instead: iam:PassRole on a role in another account ({}) can never succeed, since {p} may only pass roles of account {}.",
-            text::list(&f.cross, 3),
-            f.principal_account.as_deref().unwrap_or("<ACCOUNT>")
-        ),
-        HintCode::ExplicitDenyIdentity => format!(
-            "Remove or narrow the explicit deny in an identity-based policy of {p} (attached to it, to one of its groups, or inline){arn}: adding an allow will not help while it stands."
-        ),
-        HintCode::ExplicitDeny => format!(
+    match code {
+        HintCode::CrossAccountPassrole => lines.own(format!(
+            "Pass a role of the principal's own account ({account}) instead: iam:PassRole on a role of another account can never succeed."
+        )),
+        HintCode::ExplicitDenyIdentity => lines.own(format!(
+            "Remove or narrow the explicit deny in an identity-based policy of the principal (attached to it, to one of its groups, or inline){arn}: adding an allow will not help while it stands."
+        )),
+        HintCode::ExplicitDeny => lines.own(format!(
             "Find and remove or narrow the explicit deny on {}: adding an allow will not help while it stands; decode or reproduce the denial to learn which policy denies it.",
             f.target()
-        ),
+        )),
         HintCode::ExplicitDenyScp
         | HintCode::ExplicitDenyRcp
         | HintCode::ExplicitDenyBoundary
         | HintCode::ExplicitDenySession
         | HintCode::ExplicitDenyResource
-        | HintCode::ExplicitDenyVpce => format!(
-            "Remove or narrow the explicit deny in the {phrase}{arn} (or exempt {p} from it): an identity-policy change will not help while it stands."
-        ),
-        HintCode::ScpMissingAllow => format!(
-            "Allow {} in the service control policies too: every SCP from the organization root down to the account must allow it, so an identity-policy change alone will not help.",
-            f.target()
-        ),
-        HintCode::RcpMissingAllow => format!(
-            "Allow {} in the resource control policies too{arn}: every RCP from the organization root down to the resource's account must allow it, so an identity-policy change alone will not help.",
-            f.target()
-        ),
-        HintCode::BoundaryMissingAllow => format!(
-            "Allow {} in {p}'s permissions boundary{arn} too: the boundary caps what identity policies grant, so an identity-policy change alone will not help.",
-            f.target()
-        ),
-        HintCode::SessionMissingAllow => format!(
-            "Allow {} in the session policy{arn} too (or issue the session without it): a session policy caps the role's permissions, so an identity-policy change alone will not help.",
-            f.target()
-        ),
-        HintCode::VpceMissingAllow => format!(
-            "Allow {} for {p} in the VPC endpoint policy{arn} of {}: calls through the endpoint need its allow too, so an identity-policy change alone will not help.",
-            f.target(),
-            if g.vpc_endpoints().is_empty() {
-                "the endpoint".to_string()
-            } else {
-                text::list(
-                    &g.vpc_endpoints()
-                        .iter()
-                        .map(str::to_string)
-                        .collect::<Vec<_>>(),
-                    3,
-                )
+        | HintCode::ExplicitDenyVpce => lines.own(format!(
+            "Remove or narrow the explicit deny in the {phrase}{arn}{} (or exempt the principal from it): an identity-policy change will not help while it stands.",
+            match code {
+                HintCode::ExplicitDenyVpce => format!(" of {}", f.endpoints()),
+                HintCode::ExplicitDenySession => f.of_sessions(),
+                _ => String::new(),
             }
-        ),
-        HintCode::CrossAccount => match tables::owner_side(g.action()) {
-            OwnerSide::RoleToAssume => format!(
-                "Cross-account: {} has no resource-based policy for this, so the caller (account {}) must assume a role in account {} that allows {}. Both sides must allow it: that role's trust policy trusts the caller, and the caller's identity-based policy allows sts:AssumeRole on the role. The policy below goes on that role.",
-                f.service.unwrap_or("the service"),
-                f.principal_account.as_deref().unwrap_or("<ACCOUNT>"),
-                text::list(&f.cross_accounts, 3),
+        )),
+        HintCode::ScpMissingAllow => {
+            lines.own(format!(
+                "Allow {} in the service control policies{arn} too.",
                 f.target()
-            ),
-            _ => format!(
-                "Allow {} on both sides: in {p}'s identity-based policy (account {}) AND in the {} in account {}.",
+            ));
+            lines.note(Note::ScpChain);
+        }
+        HintCode::RcpMissingAllow => {
+            lines.own(format!(
+                "Allow {} in the resource control policies{arn} too.",
+                f.target()
+            ));
+            lines.note(Note::RcpChain);
+        }
+        HintCode::BoundaryMissingAllow => {
+            lines.own(format!(
+                "Allow {} in the principal's permissions boundary{arn} too.",
+                f.target()
+            ));
+            lines.note(Note::BoundaryCaps);
+        }
+        HintCode::SessionMissingAllow => {
+            lines.own(format!(
+                "Allow {} in the session policy{arn}{} too (or issue the session without it).",
                 f.target(),
-                f.principal_account.as_deref().unwrap_or("<ACCOUNT>"),
+                f.of_sessions()
+            ));
+            lines.note(Note::SessionCaps);
+        }
+        HintCode::VpceMissingAllow => {
+            lines.own(format!(
+                "Allow {} for the principal in the VPC endpoint policy{arn} of {}.",
+                f.target(),
+                f.endpoints()
+            ));
+            lines.note(Note::VpceAllow);
+        }
+        HintCode::CrossAccount => match tables::owner_side(g.action()) {
+            OwnerSide::RoleToAssume => {
+                lines.own(format!(
+                    "Cross-account: {} has no resource-based policy for this, so the caller (account {account}) must assume a role in account {} that allows {}.",
+                    f.service.unwrap_or("the service"),
+                    text::list(&f.cross_accounts, 3),
+                    f.target()
+                ));
+                lines.note(Note::CrossAccountRole);
+            }
+            _ => lines.own(format!(
+                "Allow {} on both sides: in the principal's identity-based policy (account {account}) AND in the {} in account {}.",
+                f.target(),
                 owner_words(g.action()),
                 text::list(&f.cross_accounts, 3)
-            ),
+            )),
         },
-        HintCode::ResourceMissingAllow => format!(
-            "Allow {} for {p} in the resource's {}{arn}.",
+        HintCode::ResourceMissingAllow => lines.own(format!(
+            "Allow {} for the principal in the resource's {}{arn}.",
             f.target(),
             owner_words(g.action())
-        ),
-        HintCode::DecodeMessage if f.all_encoded_cut() => format!(
-            "The encoded authorization message for {} was cut (it ends in ...), so it cannot be decoded. {}",
-            g.action(),
-            text::FULL_ENCODED_MESSAGE
-        ),
-        HintCode::DecodeMessage => format!(
-            "Decode the authorization message to learn why {} was denied: {}",
-            g.action(),
-            text::DECODE_COMMAND
-        ),
-        HintCode::AllowPassrole if f.passes => format!(
-            "The message does not say what was denied, but the request passes {} to {}: the usual cause is iam:PassRole on that role. Allow iam:PassRole on {}{} in the identity-based policy of {p}, then retry; {}",
+        )),
+        HintCode::DecodeMessage if f.all_encoded_cut() => {
+            lines.own(format!(
+                "The encoded authorization message for {} was cut (it ends in ...), so it cannot be decoded.",
+                g.action()
+            ));
+            lines.note(Note::FullEncodedMessage);
+        }
+        HintCode::DecodeMessage => {
+            lines.own(format!(
+                "Decode the authorization message to learn why {} was denied.",
+                g.action()
+            ));
+            lines.note(Note::Decode);
+        }
+        HintCode::AllowPassrole if f.passes => lines.own(format!(
+            "The message does not say what was denied, but the request passes {} to {}: the usual cause is iam:PassRole on that role. Allow iam:PassRole on {}{} in the principal's identity-based policy, then retry; {}",
             f.passes_words(),
             tables::passed_to_service(g.action()).unwrap_or("the service"),
             text::list(&f.passed_roles(), 3),
@@ -689,56 +738,48 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
             } else {
                 "if it still fails, the call itself needs allowing (the second statement)."
             }
-        ),
-        HintCode::AllowPassrole => format!(
-            "Allow iam:PassRole on {}{} in the identity-based policy of {p}.",
-            text::list(&f.passable_roles(), 3),
+        )),
+        HintCode::AllowPassrole => lines.own(format!(
+            "Allow iam:PassRole on {}{} in the principal's identity-based policy.",
+            match f.passable_roles().len() {
+                1 => "the role named in the policy below".to_string(),
+                n => format!("the {n} roles named in the policy below"),
+            },
             match passed_to(f) {
                 Ok(s) => format!(" to {}", s.join(" / ")),
                 Err(_) => String::new(),
             }
-        ),
-        HintCode::ProfilerAgent => format!(
-            "Let the CodeGuru Profiler agent running as {p} call {}: attach the managed policy AmazonCodeGuruProfilerAgentAccess to it, or add it to the profiling group's agentPermissions.",
-            f.target()
-        ),
-        HintCode::AllowAction if f.s3_unexplained() => format!(
-            "S3 answered only \"Access Denied\", which does not say which policy denied {}. If the identity-based policy of {p} lacks it, allow it (the policy below); if it has it, one of these denies it: {}",
-            f.target(),
-            text::S3_DENIERS
-        ),
-        HintCode::AccessKeys | HintCode::AllowAction => {
-            format!("Allow {} in the identity-based policy of {p}.", f.target())
+        )),
+        HintCode::ProfilerAgent => {
+            lines.own(format!(
+                "Let the CodeGuru Profiler agent running as the principal call {}.",
+                f.target()
+            ));
+            lines.note(Note::ProfilerAgent);
         }
-    };
-    lines.push(headline);
+        HintCode::AllowAction if f.s3_unexplained() => {
+            lines.own(format!(
+                "S3 answered only \"Access Denied\", which does not say which policy denied {}.",
+                f.target()
+            ));
+            lines.note(Note::S3Deniers);
+        }
+        HintCode::AccessKeys | HintCode::AllowAction => lines.own(format!(
+            "Allow {} in the principal's identity-based policy.",
+            f.target()
+        )),
+    }
 
     // 2. Who.
-    let who = match code {
-        HintCode::CrossAccountPassrole => "Who: whoever configures the call (the role ARN it passes); no policy in either account can allow this.".to_string(),
-        HintCode::CrossAccount => format!(
-            "Who: both the administrator of {p} (account {}) and the resource's owner (account {}).",
-            f.principal_account.as_deref().unwrap_or("<ACCOUNT>"),
-            text::list(&f.cross_accounts, 3)
-        ),
-        HintCode::ResourceMissingAllow => {
-            format!("Who: {}.", f.who(main))
-        }
-        HintCode::DecodeMessage if f.all_encoded_cut() => format!(
-            "Who: whoever made the call has the whole message; then {}.",
-            f.who(None)
-        ),
-        HintCode::DecodeMessage => format!(
-            "Who: anyone in the account allowed sts:DecodeAuthorizationMessage can decode it; then {}.",
-            f.who(None)
-        ),
-        HintCode::ExplicitDeny => format!("Who: {}.", text::WHO_UNTYPED_DENY),
-        HintCode::AllowAction if f.s3_unexplained() => format!(
-            "Who: the administrator of {p}'s identity-based policies for the first; the bucket's owner for its bucket policy, ACLs, Object Ownership and Block Public Access; the KMS key's owner for its key policy; the AWS Organizations administrator for SCPs and RCPs; the VPC endpoint's owner for its policy."
-        ),
-        _ => format!("Who: {}.", f.who(main)),
-    };
-    lines.push(who);
+    match code {
+        HintCode::CrossAccountPassrole => lines.note(Note::WhoCrossAccountPassrole),
+        HintCode::CrossAccount => lines.note(Note::WhoCrossAccount),
+        HintCode::DecodeMessage if f.all_encoded_cut() => lines.note(Note::WhoDecodeCut),
+        HintCode::DecodeMessage => lines.note(Note::WhoDecode),
+        HintCode::ExplicitDeny => lines.note(Note::WhoUntypedDeny),
+        HintCode::AllowAction if f.s3_unexplained() => lines.note(Note::WhoS3),
+        _ => lines.note(text::who(main.and_then(|r| r.policy_type))),
+    }
 
     // 3. What will not help, and the other reasons.
     let guardrail = f
@@ -746,18 +787,13 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         .iter()
         .any(|(r, _)| reason_code(r).is_some_and(|(rank, _)| rank >= 70));
     if guardrail && !matches!(code, HintCode::CrossAccountPassrole) {
-        lines.push(NOT_SUFFICIENT.to_string());
+        lines.note(Note::NotSufficient);
     }
-    for (r, n) in &f.reasons {
+    for (r, _) in &f.reasons {
         if reason_code(r).is_none() || Some(r) == main {
             continue;
         }
-        lines.push(format!(
-            "Also: {} ({n} event{}); who: {}.",
-            text::describe(r),
-            if *n == 1 { "" } else { "s" },
-            f.who(Some(r))
-        ));
+        lines.note(Note::Also(r.kind, r.policy_type));
     }
 
     // 4. Caveats and specifics.
@@ -765,11 +801,9 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         passrole_lines(f, code, &mut lines);
     }
     if tables::is_profiler_agent_action(g.action()) && f.cross.is_empty() {
-        if code != HintCode::ProfilerAgent {
-            lines.push("For the agent: the managed policy AmazonCodeGuruProfilerAgentAccess, or the profiling group's agentPermissions, grants this on the identity or resource side.".to_string());
-        }
-        lines.push(format!(
-            "agentPermissions: aws codeguruprofiler put-permission --profiling-group-name {} --action-group agentPermissions --principals {} (add --revision-id of the current policy if the group has one).",
+        lines.note(Note::ProfilerAgent);
+        lines.own(format!(
+            "agentPermissions: aws codeguruprofiler put-permission --profiling-group-name {} --action-group agentPermissions --principals {} (and --revision-id if the group has a policy).",
             profiling_group_name(f),
             principal_or_placeholder(f)
         ));
@@ -777,81 +811,69 @@ fn compose(f: &Facts, code: HintCode, main: Option<&Reason>, resource_policy: &V
         && f.cross.is_empty()
         && code == HintCode::AllowAction
     {
-        lines.push(text::PROFILER_NEW_IDENTITY.to_string());
+        lines.note(Note::ProfilerNewIdentity);
     }
     if f.is_access_keys() {
-        lines.push(text::ACCESS_KEYS_NOTE.to_string());
+        lines.note(Note::AccessKeys);
         if g.error_codes().iter().any(|e| e.contains("LimitExceeded")) {
-            lines.push("The user already has two access keys: delete an unused one before creating another.".to_string());
+            lines.note(Note::AccessKeysLimit);
         }
         if f.resolved.unnamed {
-            lines.push(text::ACCESS_KEYS_SELF.to_string());
+            lines.note(Note::AccessKeysSelf);
         }
     }
     if !f.passrole && g.action().eq_ignore_ascii_case("sts:AssumeRole") && f.cross.is_empty() {
-        lines.push(format!(
-            "Note: the role's trust policy must also trust {p}."
-        ));
+        lines.note(Note::AssumeRoleTrust);
     }
     if !resource_policy.is_null() {
-        lines.push(resource_side_line(f, resource_policy));
+        resource_side_lines(f, &mut lines);
+    }
+    if f.resolved.resourceless {
+        lines.note(Note::Resourceless);
     }
     if f.resolved.unnamed && code != HintCode::CrossAccountPassrole {
-        let stars = f.resolved.arns.iter().any(|a| a.contains('*'));
-        lines.push(format!(
-            "Note: the events name no resource; fill in the <PLACEHOLDERS>{} in the policy (its ARNs follow the action's formats in the Service Authorization Reference).",
-            if stars { " and narrow the *" } else { "" }
-        ));
+        if f.resolved.arns.iter().any(|a| a.contains('*')) {
+            lines.note(Note::UnnamedStars);
+        } else {
+            lines.note(Note::Unnamed);
+        }
     } else if f.resolved.placeholder {
-        lines.push("Note: the events did not say which region or account: the policy has * there (and <PLACEHOLDERS> for names); narrow them.".to_string());
+        lines.note(Note::Placeholder);
     }
     if !f.resolved.built.is_empty() {
-        let names: Vec<String> = f.resolved.built.iter().map(|(n, _)| n.clone()).collect();
-        lines.push(format!(
-            "Note: the ARN was built from the name in the message ({}) with the events' region and account; check it.",
-            text::list(&names, 3)
-        ));
+        lines.note(Note::Built);
     }
     if f.service.is_none() {
-        lines.push(format!(
-            "Note: the action '{}' is not of the form service:Action, so no policy is offered.",
-            g.action()
-        ));
+        lines.note(Note::NoService);
     }
     if g.encoded > 0 && f.all_encoded_cut() {
         if code != HintCode::DecodeMessage {
-            lines.push(format!(
-                "Note: the encoded message was cut (it ends in ...), so it cannot be decoded. {}",
-                text::FULL_ENCODED_MESSAGE
-            ));
+            lines.note(Note::EncodedCut);
         }
     } else if g.encoded > 0 && code != HintCode::DecodeMessage {
-        lines.push(text::encoded_note(g.encoded));
+        lines.own(format!("Note: {} encoded.", text::messages(g.encoded)));
+        lines.note(Note::Decode);
     } else if code == HintCode::DecodeMessage {
-        lines.push("Decoding needs sts:DecodeAuthorizationMessage; the decoded message names the denying policy and the request context. The policy below is the identity side's allow, to check against it.".to_string());
+        lines.note(Note::DecodeCheck);
     }
     if g.truncated > 0 && !(g.encoded > 0 && f.all_encoded_cut()) {
-        lines.push(text::truncated_note(g.truncated));
+        lines.own(format!(
+            "Note: {} cut by CloudTrail at 1024 characters.",
+            text::messages(g.truncated)
+        ));
+        lines.note(Note::Truncated);
     }
     facts_notes(f, code, &mut lines);
-    if f.reasons.len() > 1 {
-        let all: Vec<String> = f
-            .reasons
-            .iter()
-            .map(|(r, n)| format!("{} ({n})", r.code()))
-            .collect();
-        lines.push(format!("Reasons: {}.", all.join(", ")));
-    }
-    lines.join("\n")
+    (lines.own.join("\n"), lines.notes)
 }
 
 /// Notes from what the IAM data and the events say: accounts that could
 /// not be compared, resources that cannot be the action's, the other
 /// resource types the action needs, dependent actions, documentation.
-fn facts_notes(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
+fn facts_notes(f: &Facts, code: HintCode, lines: &mut Lines) {
     let g = f.g;
     if let Some(a) = &f.unknown_account {
-        lines.push(format!(
+        lines.own(format!(
             "Note: the account '{a}' in the message is masked or cut, so it is not known: the hint assumes the principal and the resource are in the same account{}. If they are not, both accounts must allow the call{}.",
             if f.resolved.masked.is_empty() {
                 String::new()
@@ -869,82 +891,72 @@ fn facts_notes(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
         ));
     }
     for (r, formats) in &f.resolved.rejected {
-        lines.push(format!(
+        lines.own(format!(
             "Note: {r} cannot be what {} acts on (its ARN formats: {formats}); the policy names a placeholder instead: check the resource in the message.",
             g.action()
         ));
     }
     if f.resolved.phone {
-        lines.push(format!(
-            "Note: {} to a phone number (SMS) is authorized on \"Resource\": \"*\" only; restrict it with a condition (e.g. on aws:RequestedRegion) if needed.",
-            g.action()
-        ));
+        lines.note(Note::SmsPhone);
     }
     if !f.resolved.also_required.is_empty() {
-        lines.push(format!(
+        lines.own(format!(
             "Note: {} also needs the resource types {} (the policy grants them with *; narrow them to the IDs the call uses).",
             g.action(),
             f.resolved.also_required.join(", ")
         ));
     }
     if f.service.is_some() && !f.resolved.known {
-        lines.push(format!(
-            "Note: the IAM data ({}) has no action {}: check its name and service prefix; no policy is offered for an action that does not exist.",
-            crate::classify::iam::source(),
-            g.action()
-        ));
+        lines.note(Note::UnknownAction);
     }
     if let Some(a) = crate::classify::iam::action(g.action()) {
-        let deps: Vec<&str> = a
-            .dependent_actions()
+        // The action's reference lines are shared, unless this group
+        // leaves a dependent action out: iam:PassRole when the policy
+        // already grants it, all of them when nothing can help.
+        let all: Vec<&str> = a.dependent_actions().collect();
+        let deps: Vec<&str> = all
+            .iter()
+            .copied()
             .filter(|d| !d.eq_ignore_ascii_case("iam:PassRole") || !f.passes)
             .collect();
-        if !deps.is_empty() && code != HintCode::CrossAccountPassrole {
-            lines.push(format!(
-                "Depending on the request, {a} also needs: {} (Service Authorization Reference).",
-                deps.join(", ")
-            ));
+        let with_dependents = code != HintCode::CrossAccountPassrole;
+        if deps.len() == all.len() && (with_dependents || all.is_empty()) {
+            lines.shared(Cow::Owned(a.to_string()));
+        } else {
+            if with_dependents && !deps.is_empty() {
+                lines.own(notes::dependents_line(a, &deps));
+            }
+            for l in notes::action_lines(a, false) {
+                lines.own(l);
+            }
         }
-        if a.access_level() == "Permissions management" && f.resolved.known && !f.passrole {
-            lines.push(format!(
-                "Note: {a} is a permissions-management action: whoever holds it can change who may do what on the resource (and so grant itself more), so grant it only to the resource's administrators."
-            ));
-        }
-        let doc = a.doc_url().map(|u| format!("{u}; ")).unwrap_or_default();
-        lines.push(format!("Docs: {a}: {doc}{}", a.service().reference_url));
     }
     if let Some(m) = &g.example_message()
         && m.contains("managed-rule")
     {
-        lines.push(text::MANAGED_RULE_NOTE.to_string());
+        lines.note(Note::ManagedRule);
     }
     if g.action().eq_ignore_ascii_case("logs:TagResource")
         && g.via()
             .iter()
             .any(|v| v.eq_ignore_ascii_case("logs:CreateLogGroup"))
     {
-        lines.push("Note: creating a log group with tags needs logs:TagResource as well as logs:CreateLogGroup (CloudWatch Logs checks both).".to_string());
+        lines.note(Note::LogGroupTags);
     }
 }
 
-fn passrole_lines(f: &Facts, code: HintCode, lines: &mut Vec<String>) {
+fn passrole_lines(f: &Facts, code: HintCode, lines: &mut Lines) {
     if code == HintCode::CrossAccountPassrole || !f.cross.is_empty() {
-        lines.push(format!(
-            "Fix: use a role in account {} whose trust policy trusts the receiving service, or make the call from the role's account.",
-            f.principal_account.as_deref().unwrap_or("<ACCOUNT>")
-        ));
+        lines.note(Note::CrossAccountPassroleFix);
         if f.passable_roles().is_empty() {
             return;
         }
     }
     match passed_to(f) {
-        Ok(services) => lines.push(format!(
-            "The condition iam:PassedToService = {} limits the grant to the service the API ({}) hands the role to; that role's trust policy must trust it too.",
-            services.join(", "),
-            f.g.via().iter().map(str::to_string).collect::<Vec<_>>().join(", ")
-        )),
-        Err(why) => lines.push(format!(
-            "No iam:PassedToService condition: {why}; add one once known (the principal of the service that receives the role, such as ecs-tasks.amazonaws.com for ECS tasks or ec2.amazonaws.com for an instance profile), to keep the grant least-privilege."
+        Ok(_) => lines.note(Note::PassedToService),
+        Err(NoCondition::NoVia) => lines.note(Note::NoPassedToServiceVia),
+        Err(NoCondition::Unknown(v)) => lines.own(format!(
+            "No iam:PassedToService condition: denytrail does not know which service {v} passes roles to; add one once known (the principal of the service that receives the role, such as ecs-tasks.amazonaws.com for ECS tasks or ec2.amazonaws.com for an instance profile), to keep the grant least-privilege."
         )),
     }
 }
@@ -961,37 +973,32 @@ fn owner_words(action: &str) -> String {
     }
 }
 
-fn resource_side_line(f: &Facts, doc: &Value) -> String {
-    let statement = doc
-        .get("Statement")
-        .and_then(|s| s.get(0))
-        .map(Value::to_string)
-        .unwrap_or_default();
+/// How the owner applies the resource-side policy (the hint's
+/// `resource_policy`, which the line does not repeat).
+fn resource_side_lines(f: &Facts, lines: &mut Lines) {
     let accounts = if f.cross_accounts.is_empty() {
         String::new()
     } else {
         format!(" (account {})", text::list(&f.cross_accounts, 3))
     };
-    let mut line = match tables::owner_side(f.g.action()) {
-        OwnerSide::TrustPolicy => {
-            format!("Resource side{accounts}: add to the role's trust policy: {statement}")
-        }
+    lines.own(match tables::owner_side(f.g.action()) {
+        OwnerSide::TrustPolicy => format!(
+            "Resource side{accounts}: add the statement of the resource-side policy below to the role's trust policy."
+        ),
         OwnerSide::ProfilingGroupPolicy => format!(
-            "Resource side{accounts}: aws codeguruprofiler put-permission --profiling-group-name {} --action-group agentPermissions --principals {}, which adds: {statement}",
+            "Resource side{accounts}: aws codeguruprofiler put-permission --profiling-group-name {} --action-group agentPermissions --principals {}, which adds the statement of the resource-side policy below.",
             profiling_group_name(f),
             principal_or_placeholder(f)
         ),
-        OwnerSide::ResourcePolicy(words) => {
-            format!("Resource side{accounts}: add to the {words}: {statement}")
-        }
+        OwnerSide::ResourcePolicy(words) => format!(
+            "Resource side{accounts}: add the statement of the resource-side policy below to the {words}."
+        ),
         OwnerSide::RoleToAssume => format!(
-            "Resource side{accounts}: the owner creates a role allowing {} and trusting the caller: {statement}",
+            "Resource side{accounts}: the owner creates a role allowing {} and trusting the caller (the resource-side policy below).",
             f.g.action()
         ),
-    };
+    });
     if f.service == Some("codeguru-profiler") && !f.cross.is_empty() {
-        line.push('\n');
-        line.push_str(text::PROFILER_OUTSIDE);
+        lines.note(Note::ProfilerOutside);
     }
-    line
 }

@@ -2,83 +2,79 @@
 //! the fixed guidance lines (decoding, truncation, access keys, CodeGuru
 //! Profiler). Terminal-friendly: plain ASCII punctuation, one idea a line.
 
-use crate::classify::{DenyKind, PolicyType, Reason};
+use super::notes::Note;
+use crate::classify::{DenyKind, PolicyType};
 
 /// The command that decodes an encoded authorization failure message.
 pub(crate) const DECODE_COMMAND: &str = "aws sts decode-authorization-message --encoded-message <msg> --query DecodedMessage --output text | jq .";
 
-/// Who can fix a denial decided by `policy_type`.
-///
-/// `principal` is the denied principal, `policy_arn` the denying policy when
-/// the message names it, `sessions` / `endpoints` what the events saw.
-pub(crate) fn who(
-    policy_type: Option<PolicyType>,
-    policy_arn: Option<&str>,
-    principal: &str,
-    principal_account: Option<&str>,
-    sessions: &[String],
-    endpoints: &[String],
-) -> String {
-    let arn = policy_arn.map(|a| format!(" ({a})")).unwrap_or_default();
+/// Who fixes the principal's identity-based policies.
+pub(crate) const WHO_IDENTITY: &str = "the administrator of the principal's identity-based policies, in its account; if that is not you, ask them, naming the action and resource";
+
+/// Who sets a permissions boundary.
+pub(crate) const WHO_BOUNDARY: &str = "whoever sets the principal's permissions boundary (iam:PutRolePermissionsBoundary / iam:PutUserPermissionsBoundary), often a platform or security team rather than the principal's own administrator";
+
+/// Who owns a service control policy.
+pub(crate) const WHO_SCP: &str = "the AWS Organizations administrator (management account or delegated administrator), who owns the service control policy";
+
+/// Who owns a resource control policy.
+pub(crate) const WHO_RCP: &str = "the AWS Organizations administrator (management account or delegated administrator), who owns the resource control policy";
+
+/// Who owns a resource-based policy.
+pub(crate) const WHO_RESOURCE: &str = "the resource's owner, in its resource-based policy (bucket policy, key policy, role trust policy, profiling group policy, ...)";
+
+/// Who fixes a session policy.
+pub(crate) const WHO_SESSION: &str = "the session's issuer: whoever called sts:AssumeRole / AssumeRoleWithSAML / AssumeRoleWithWebIdentity / GetFederationToken with the Policy or PolicyArns session policy; a new session is needed after the fix";
+
+/// Who fixes a VPC endpoint policy.
+pub(crate) const WHO_VPCE: &str =
+    "the owner of the VPC endpoint the calls went through, in its endpoint policy";
+
+/// Who can fix a denial decided by `policy_type`: the note that says it.
+/// The denying policy's ARN, the sessions and the endpoints are named by
+/// the line that names the reason (the headline), not here.
+pub(crate) fn who(policy_type: Option<PolicyType>) -> Note {
     match policy_type {
-        None | Some(PolicyType::IdentityBased) => format!(
-            "the administrator of {principal}'s identity-based policies{}; if that is not you, ask them, naming the action and resource",
-            principal_account
-                .map(|a| format!(" in account {a}"))
-                .unwrap_or_default()
-        ),
-        Some(PolicyType::PermissionsBoundary) => format!(
-            "whoever sets {principal}'s permissions boundary{arn} (iam:PutRolePermissionsBoundary / iam:PutUserPermissionsBoundary), often a platform or security team rather than the principal's own administrator"
-        ),
-        Some(PolicyType::ServiceControlPolicy) => format!(
-            "the AWS Organizations administrator (management account or delegated administrator), who owns the service control policy{arn}"
-        ),
-        Some(PolicyType::ResourceControlPolicy) => format!(
-            "the AWS Organizations administrator (management account or delegated administrator), who owns the resource control policy{arn}"
-        ),
-        Some(PolicyType::SessionPolicy) => format!(
-            "the session's issuer: whoever called sts:AssumeRole / AssumeRoleWithSAML / AssumeRoleWithWebIdentity / GetFederationToken with the Policy or PolicyArns session policy{arn}{}; a new session is needed after the fix",
-            if sessions.is_empty() {
-                String::new()
-            } else {
-                format!(" (sessions: {})", list(sessions, 2))
-            }
-        ),
-        Some(PolicyType::ResourceBased) => format!(
-            "the resource's owner, in its resource-based policy{arn} (bucket policy, key policy, role trust policy, profiling group policy, ...)"
-        ),
-        Some(PolicyType::VpcEndpointPolicy) => format!(
-            "the owner of the VPC endpoint {}, in its endpoint policy{arn}",
-            if endpoints.is_empty() {
-                "the call went through".to_string()
-            } else {
-                list(endpoints, 3)
-            }
-        ),
+        None | Some(PolicyType::IdentityBased) => Note::WhoIdentity,
+        Some(PolicyType::PermissionsBoundary) => Note::WhoBoundary,
+        Some(PolicyType::ServiceControlPolicy) => Note::WhoScp,
+        Some(PolicyType::ResourceControlPolicy) => Note::WhoRcp,
+        Some(PolicyType::ResourceBased) => Note::WhoResource,
+        Some(PolicyType::SessionPolicy) => Note::WhoSession,
+        Some(PolicyType::VpcEndpointPolicy) => Note::WhoVpce,
     }
 }
 
-/// A reason in words: `explicit deny in a service control policy (arn)`.
-pub(crate) fn describe(r: &Reason) -> String {
-    let arn = r
-        .policy_arn
-        .as_deref()
-        .map(|a| format!(" ({a})"))
-        .unwrap_or_default();
-    match (r.kind, r.policy_type) {
-        (DenyKind::Explicit, Some(p)) => format!("explicit deny in a {}{arn}", p.phrase()),
+/// The words of a `who-…` note, as they follow `who: `.
+pub(crate) fn who_words(policy_type: Option<PolicyType>) -> &'static str {
+    match policy_type {
+        None | Some(PolicyType::IdentityBased) => WHO_IDENTITY,
+        Some(PolicyType::PermissionsBoundary) => WHO_BOUNDARY,
+        Some(PolicyType::ServiceControlPolicy) => WHO_SCP,
+        Some(PolicyType::ResourceControlPolicy) => WHO_RCP,
+        Some(PolicyType::ResourceBased) => WHO_RESOURCE,
+        Some(PolicyType::SessionPolicy) => WHO_SESSION,
+        Some(PolicyType::VpcEndpointPolicy) => WHO_VPCE,
+    }
+}
+
+/// A reason in words, without its policy's ARN: `explicit deny in a
+/// service control policy`.
+pub(crate) fn describe(kind: DenyKind, policy_type: Option<PolicyType>) -> String {
+    match (kind, policy_type) {
+        (DenyKind::Explicit, Some(p)) => format!("explicit deny in a {}", p.phrase()),
         (DenyKind::Explicit, None) => {
-            format!("explicit deny in a policy the message does not name{arn}")
+            "explicit deny in a policy the message does not name".to_string()
         }
-        (DenyKind::Implicit, Some(p)) => format!("no {} allows it{arn}", p.phrase()),
+        (DenyKind::Implicit, Some(p)) => format!("no {} allows it", p.phrase()),
         (DenyKind::Implicit, None) => "no policy allows it".to_string(),
         (DenyKind::Unknown, _) => "the message does not say why".to_string(),
     }
 }
 
 /// Up to `max` items joined by `, `, then `and N more`.
-pub(crate) fn list(items: &[String], max: usize) -> String {
-    let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
+pub(crate) fn list<S: AsRef<str>>(items: &[S], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(AsRef::as_ref).collect();
     let mut s = shown.join(", ");
     if items.len() > max {
         s.push_str(&format!(" and {} more", items.len() - max));
@@ -107,22 +103,6 @@ pub(crate) const S3_DENIERS: &str = "the bucket policy (an explicit Deny, or no 
 /// Step Functions' managed rules.
 pub(crate) const MANAGED_RULE_NOTE: &str = "Step Functions creates an EventBridge managed rule for .sync and .waitForTaskToken integrations: the state machine's role needs events:PutTargets, events:PutRule and events:DescribeRule on arn:aws:events:<REGION>:<ACCOUNT>:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule (or the rule of the integrated service).";
 
-/// The note on encoded messages.
-pub(crate) fn encoded_note(n: u64) -> String {
-    format!(
-        "Note: {} encoded; decode one with `{DECODE_COMMAND}` (the caller needs sts:DecodeAuthorizationMessage); it names the denying policy and the request context.",
-        messages(n)
-    )
-}
-
-/// The note on messages cut at CloudTrail's limit.
-pub(crate) fn truncated_note(n: u64) -> String {
-    format!(
-        "Note: {} cut by CloudTrail at 1024 characters: the policy type, policy ARN or resource may be missing, so the reasons above may be incomplete.",
-        messages(n)
-    )
-}
-
 /// The access-key guidance (IAM user limits and the once-only secret).
 pub(crate) const ACCESS_KEYS_NOTE: &str = "Note: an IAM user can have at most two access keys, and the secret access key is shown only once, when the key is created. If it is lost, create a new key, switch to it, then deactivate the old one (aws iam update-access-key --status Inactive) and delete it.";
 
@@ -144,28 +124,24 @@ mod tests {
         let v: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
         assert_eq!(list(&v, 3), "a, b, c and 1 more");
         assert_eq!(list(&v[..1], 3), "a");
-        assert_eq!(list(&[], 3), "");
+        assert_eq!(list::<&str>(&[], 3), "");
     }
 
     #[test]
     fn who_names_the_owner() {
-        let s = who(
-            Some(PolicyType::ServiceControlPolicy),
-            Some("arn:aws:organizations::1:policy/o-x/service_control_policy/p-1"),
-            "p",
-            None,
-            &[],
-            &[],
-        );
-        assert!(s.contains("Organizations administrator") && s.contains("p-1"));
-        let s = who(
-            Some(PolicyType::VpcEndpointPolicy),
-            None,
-            "p",
-            None,
-            &[],
-            &["vpce-1".into()],
-        );
-        assert!(s.contains("vpce-1"));
+        assert_eq!(who(Some(PolicyType::ServiceControlPolicy)), Note::WhoScp);
+        assert_eq!(who(None), Note::WhoIdentity);
+        for p in [
+            PolicyType::IdentityBased,
+            PolicyType::ResourceBased,
+            PolicyType::PermissionsBoundary,
+            PolicyType::SessionPolicy,
+            PolicyType::ServiceControlPolicy,
+            PolicyType::ResourceControlPolicy,
+            PolicyType::VpcEndpointPolicy,
+        ] {
+            let note = who(Some(p)).text();
+            assert_eq!(note, format!("Who: {}.", who_words(Some(p))));
+        }
     }
 }

@@ -86,7 +86,8 @@ pub(super) struct GroupView {
 }
 
 impl GroupView {
-    fn new(g: &ReportGroup) -> GroupView {
+    /// `notes`: the report's, whose text completes each hint's.
+    fn new(g: &ReportGroup, notes: &BTreeMap<String, String>) -> GroupView {
         GroupView {
             principal: g.principal.clone(),
             action: g.action.clone(),
@@ -99,7 +100,7 @@ impl GroupView {
                 .map(|c| c.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            text: g.hint.text.clone(),
+            text: g.hint.advice(notes),
             first_seen: g.first_seen.clone().unwrap_or_default(),
             last_seen: g.last_seen.clone().unwrap_or_default(),
             via: g.via.join(", "),
@@ -248,7 +249,11 @@ impl<'a> PageView<'a> {
             Mode::File => (false, ""),
             Mode::Live { report_url } => (true, report_url.as_str()),
         };
-        let all: Vec<GroupView> = r.groups.iter().map(GroupView::new).collect();
+        let all: Vec<GroupView> = r
+            .groups
+            .iter()
+            .map(|g| GroupView::new(g, &r.notes))
+            .collect();
         let mut actions: Vec<String> = all.iter().map(|g| g.action.clone()).collect();
         actions.sort_unstable();
         actions.dedup();

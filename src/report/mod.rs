@@ -1,11 +1,14 @@
 //! The report: the JSON contract other tools read, and its renderings for
 //! people ([`table`]) and for documents ([`markdown`]).
 //!
-//! The JSON shape is versioned by [`SCHEMA_VERSION`]: a top-level `summary`
-//! and a `groups` array sorted by `count` descending. Fields are only ever
-//! added. Every report — replay's, the sidecar's `/report`, merge's — is
-//! built the same way, by [`Report::new`] from an aggregate's counters and
-//! groups, so they agree field by field.
+//! The JSON shape is versioned by [`SCHEMA_VERSION`]: a top-level `summary`,
+//! a `groups` array sorted by `count` descending and a `notes` table, the
+//! text of each shared line the groups' hints name ([`Hint::notes`]),
+//! written once. Every report — replay's, the sidecar's `/report`, merge's
+//! — is built the same way, by [`Run::new`] from an aggregate's counters
+//! and groups, so they agree field by field. The renderings for people
+//! show each group's whole advice ([`Hint::advice`]: its text, then its
+//! notes).
 //!
 //! The renderings for people print every value that came from a log through
 //! [`shown`], which escapes control characters (a principal name could carry
@@ -15,7 +18,7 @@ pub mod markdown;
 pub mod table;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
@@ -28,8 +31,11 @@ use crate::input::InputError;
 
 pub use crate::aggregate::MAX_LISTED_ERRORS;
 
-/// Version of the JSON shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON shape. 2: a hint's `text` holds the group's own
+/// lines and its `notes` name the shared ones, whose text is in the
+/// report's top-level `notes` (in version 1 every group's `text` held them
+/// all).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Groups shown in detail by the table and markdown renderings by default
 /// (`--top`); the JSON always holds every group.
@@ -251,6 +257,10 @@ pub struct Report {
     pub summary: Summary,
     /// Groups, by count descending.
     pub groups: Vec<ReportGroup>,
+    /// The text of every note the groups' hints name, by id
+    /// ([`hints::note`]). Absent when no group names one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<String, String>,
     /// The first [`MAX_LISTED_ERRORS`] input errors.
     pub errors: Vec<ReportError>,
     /// Shard reports only (`--shard`): the file beside the report holding
@@ -395,10 +405,12 @@ impl Run {
     /// The report with only the `top` largest groups rendered (0: all): a
     /// page shows a few thousand at most.
     pub fn report_top(&self, top: usize) -> Report {
+        let groups = self.top(top);
         Report {
             version: SCHEMA_VERSION,
             summary: self.summary.clone(),
-            groups: self.top(top),
+            notes: notes_of(&groups),
+            groups,
             errors: self.errors.clone(),
             shard_state: self.shard_state.clone(),
             timeline: Some(self.timeline.clone()),
@@ -416,6 +428,7 @@ impl Run {
                 .map(|g| Cow::Owned(ReportGroup::from_group(g))),
             &self.errors,
             Tail {
+                notes: None,
                 shard_state: self.shard_state.as_ref(),
                 timeline: Some(&self.timeline),
                 last_event: &self.last_event,
@@ -427,14 +440,16 @@ impl Run {
     /// actions, and the `top` largest groups in detail (0: all).
     pub fn to_table(&self, top: usize) -> String {
         let shown = self.top(top);
-        table::render(&self.view(&shown))
+        let notes = notes_of(&shown);
+        table::render(&self.view(&shown, &notes))
     }
 
     /// The markdown form, for tickets and wikis, with the `top` largest
     /// groups (0: all).
     pub fn to_markdown(&self, top: usize) -> String {
         let shown = self.top(top);
-        markdown::render(&self.view(&shown))
+        let notes = notes_of(&shown);
+        markdown::render(&self.view(&shown, &notes))
     }
 
     fn top(&self, top: usize) -> Vec<ReportGroup> {
@@ -449,10 +464,15 @@ impl Run {
             .collect()
     }
 
-    fn view<'a>(&'a self, shown: &'a [ReportGroup]) -> View<'a> {
+    fn view<'a>(
+        &'a self,
+        shown: &'a [ReportGroup],
+        notes: &'a BTreeMap<String, String>,
+    ) -> View<'a> {
         View {
             summary: &self.summary,
             shown,
+            notes,
             total: self.groups.len(),
             rollup: Rollup::of(
                 self.groups
@@ -474,6 +494,7 @@ impl Report {
             self.groups.iter().map(Cow::Borrowed),
             &self.errors,
             Tail {
+                notes: Some(&self.notes),
                 shard_state: self.shard_state.as_ref(),
                 timeline: self.timeline.as_ref(),
                 last_event: &self.last_event,
@@ -501,6 +522,7 @@ impl Report {
         View {
             summary: &self.summary,
             shown: &self.groups[..n],
+            notes: &self.notes,
             total: self.groups.len(),
             rollup: Rollup::of(
                 self.groups
@@ -517,22 +539,58 @@ pub(crate) struct View<'a> {
     pub summary: &'a Summary,
     /// The groups shown in detail, largest first.
     pub shown: &'a [ReportGroup],
+    /// The notes their hints name, by id.
+    pub notes: &'a BTreeMap<String, String>,
     /// All groups.
     pub total: usize,
     pub rollup: Rollup<'a>,
     pub errors: &'a [ReportError],
 }
 
-/// The JSON layout: one object, the summary on one line, each group on a
-/// line of its own (compact, so that a report of a million groups stays a
-/// stream a tool can read line by line and people can grep).
-/// The fields written after the errors.
+/// The text of each note `groups` name, by id: a report's `notes`.
+pub fn notes_of<'a>(groups: impl IntoIterator<Item = &'a ReportGroup>) -> BTreeMap<String, String> {
+    let mut ids = NoteIds::default();
+    for g in groups {
+        ids.add(&g.hint);
+    }
+    ids.table()
+}
+
+/// The notes named so far, as groups are written.
+#[derive(Default)]
+struct NoteIds(BTreeSet<Cow<'static, str>>);
+
+impl NoteIds {
+    fn add(&mut self, h: &Hint) {
+        for id in &h.notes {
+            if !self.0.contains(id) {
+                self.0.insert(id.clone());
+            }
+        }
+    }
+
+    fn table(self) -> BTreeMap<String, String> {
+        self.0
+            .into_iter()
+            .filter_map(|id| hints::note(&id).map(|t| (id.into_owned(), t.into_owned())))
+            .collect()
+    }
+}
+
+/// The fields written after the groups: the notes (`None`: those the
+/// groups name, collected as they are written), then those after the
+/// errors.
 struct Tail<'a> {
+    notes: Option<&'a BTreeMap<String, String>>,
     shard_state: Option<&'a ShardStateFile>,
     timeline: Option<&'a Timeline>,
     last_event: &'a BTreeMap<String, f64>,
 }
 
+/// The JSON layout: one object, the summary on one line, each group on a
+/// line of its own (compact, so that a report of a million groups stays a
+/// stream a tool can read line by line and people can grep), the notes
+/// after the groups, one a line.
 fn write_json<'g>(
     w: &mut dyn Write,
     summary: &Summary,
@@ -543,11 +601,34 @@ fn write_json<'g>(
     write!(w, "{{\"version\":{SCHEMA_VERSION},\n\"summary\":")?;
     serde_json::to_writer(&mut *w, summary)?;
     w.write_all(b",\n\"groups\":[")?;
+    let mut ids = NoteIds::default();
     for (i, g) in groups.enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
         serde_json::to_writer(&mut *w, g.as_ref())?;
+        if tail.notes.is_none() {
+            ids.add(&g.hint);
+        }
     }
-    w.write_all(b"\n],\n\"errors\":[")?;
+    w.write_all(b"\n]")?;
+    let collected;
+    let notes = match tail.notes {
+        Some(n) => n,
+        None => {
+            collected = ids.table();
+            &collected
+        }
+    };
+    if !notes.is_empty() {
+        w.write_all(b",\n\"notes\":{")?;
+        for (i, (id, text)) in notes.iter().enumerate() {
+            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut *w, id)?;
+            w.write_all(b":")?;
+            serde_json::to_writer(&mut *w, text)?;
+        }
+        w.write_all(b"\n}")?;
+    }
+    w.write_all(b",\n\"errors\":[")?;
     for (i, e) in errors.iter().enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
         serde_json::to_writer(&mut *w, e)?;

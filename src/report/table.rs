@@ -116,7 +116,7 @@ pub(crate) fn render(r: &View<'_>) -> String {
             );
         }
         let _ = writeln!(o, "    hint [{}]", g.hint.code.as_str());
-        for line in g.hint.text.lines() {
+        for line in g.hint.advice(r.notes).lines() {
             let _ = writeln!(o, "      {}", shown(line));
         }
         for (title, doc) in g.hint.documents() {

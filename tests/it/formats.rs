@@ -421,7 +421,7 @@ fn until_all_read(w: &crate::watch::Watch, records: u64) -> Report {
 /// a shard given twice, a missing shard, shards of different N, of
 /// different inputs or time ranges, and an unknown report version (exit 1
 /// each); the shard reports say which shard of which N they are, over
-/// which inputs and range.
+/// which inputs and range. A shard report of the previous version merges.
 #[test]
 fn merge_refuses_shard_sets_that_are_not_one_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -479,4 +479,33 @@ fn merge_refuses_shard_sets_that_are_not_one_run() {
     let future = dir.path().join("future.json");
     std::fs::write(&future, v.to_string()).unwrap();
     refused(&[&s0, future.to_str().unwrap()], "999");
+    v["version"] = serde_json::json!(0);
+    std::fs::write(&future, v.to_string()).unwrap();
+    refused(&[&s0, future.to_str().unwrap()], "versions 1 to");
+    // A version 1 shard report, each hint whole in its text and no notes
+    // table, still merges, to the same report: merge reads a report's
+    // summary and shard_state, which version 2 left as they were.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s1).unwrap()).unwrap();
+    let notes = old["notes"].take();
+    for g in old["groups"].as_array_mut().unwrap() {
+        let h = &mut g["hint"];
+        let mut text = h["text"].as_str().unwrap().to_string();
+        for id in h["notes"].take().as_array().into_iter().flatten() {
+            text.push('\n');
+            text.push_str(notes[id.as_str().unwrap()].as_str().unwrap());
+        }
+        h["text"] = text.into();
+        h.as_object_mut().unwrap().remove("notes");
+    }
+    old.as_object_mut().unwrap().remove("notes");
+    old["version"] = serde_json::json!(1);
+    let v1 = dir.path().join("v1.json");
+    std::fs::write(&v1, old.to_string()).unwrap();
+    let merged = |paths: &[&str]| {
+        let mut args = vec!["merge", "--format", "json"];
+        args.extend_from_slice(paths);
+        run_ok(&args).stdout
+    };
+    assert_eq!(merged(&[&s0, v1.to_str().unwrap()]), merged(&[&s0, &s1]));
 }

@@ -321,7 +321,7 @@ fn passrole_under_the_calling_api_is_seen_by_the_default_scope() {
         pass.hint.code.as_str(),
         "cross-account-passrole",
         "{}",
-        pass.hint.text
+        pass.hint.advice(&r.notes)
     );
     assert_eq!(pass.via, ["lambda:CreateFunction"]);
     assert_eq!(pass.resources[0].arn, "arn:aws:iam::222222222222:role/exec");
@@ -330,17 +330,9 @@ fn passrole_under_the_calling_api_is_seen_by_the_default_scope() {
         .iter()
         .find(|g| g.action == "ec2:RunInstances")
         .expect("RunInstances group");
-    assert_eq!(
-        run_i.hint.code.as_str(),
-        "allow-passrole",
-        "{}",
-        run_i.hint.text
-    );
-    assert!(
-        run_i.hint.text.contains("instance profile web"),
-        "{}",
-        run_i.hint.text
-    );
+    let advice = run_i.hint.advice(&r.notes);
+    assert_eq!(run_i.hint.code.as_str(), "allow-passrole", "{advice}");
+    assert!(advice.contains("instance profile web"), "{advice}");
     let st = &run_i.hint.policy["Statement"][0];
     assert_eq!(st["Action"], "iam:PassRole");
     assert_eq!(
@@ -465,17 +457,19 @@ fn statement_problems(st: &Value) -> Vec<String> {
     out
 }
 
-/// Every policy of every hint in `hints`, by name.
+/// Every policy of every hint in `hints`, by name, with the whole advice
+/// that goes with it (the text and the notes, from `notes`: a report's).
 fn policies<'h>(
     name: &str,
     hints: impl IntoIterator<Item = &'h Hint>,
+    notes: &BTreeMap<String, String>,
     out: &mut Vec<(String, Value)>,
     texts: &mut Vec<(String, String)>,
 ) {
     for (i, h) in hints.into_iter().enumerate() {
         for (kind, doc) in h.documents() {
             let n = format!("{name}-{i}-{}", kind.replace(' ', "-"));
-            texts.push((format!("{n}.json"), h.text.clone()));
+            texts.push((format!("{n}.json"), h.advice(notes)));
             out.push((n, doc.clone()));
         }
     }
@@ -574,7 +568,7 @@ fn every_policy_validates_against_the_iam_data_and_parliament() {
         .values()
         .filter_map(|m| explain_message(m))
         .collect();
-    policies("real", &hints, &mut docs, &mut docs_hints);
+    policies("real", &hints, &BTreeMap::new(), &mut docs, &mut docs_hints);
     // The `explain` goldens' cases.
     let cases = std::fs::read_to_string(repo().join("tests/data/explain-cases.txt")).unwrap();
     let hints: Vec<Hint> = cases
@@ -582,7 +576,13 @@ fn every_policy_validates_against_the_iam_data_and_parliament() {
         .filter_map(|l| l.split_once('\t'))
         .filter_map(|(_, m)| explain_message(m))
         .collect();
-    policies("golden", &hints, &mut docs, &mut docs_hints);
+    policies(
+        "golden",
+        &hints,
+        &BTreeMap::new(),
+        &mut docs,
+        &mut docs_hints,
+    );
     // Generated corpora, every group.
     for seed in ["3", "7"] {
         let dir = tempfile::tempdir().unwrap();
@@ -595,6 +595,7 @@ fn every_policy_validates_against_the_iam_data_and_parliament() {
         policies(
             &format!("generated{seed}"),
             r.groups.iter().map(|g| &g.hint),
+            &r.notes,
             &mut docs,
             &mut docs_hints,
         );

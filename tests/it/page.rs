@@ -185,9 +185,14 @@ fn html_report_in_a_browser() {
     let policy = b.text(&b.find_in(&first, "pre.policy"));
     let policy: Value = serde_json::from_str(&policy).expect("the policy shown is JSON");
     assert_eq!(policy, truth["groups"][0]["hint"]["policy"]);
+    // The whole advice: the hint's text, then the notes it names.
+    let report: denytrail::report::Report = serde_json::from_value(truth.clone()).unwrap();
+    let advice = report.groups[0].hint.advice(&report.notes);
+    assert!(!report.groups[0].hint.notes.is_empty());
+    assert!(advice.contains("\nWho: "), "{advice}");
     assert_eq!(
         normalize(&b.text(&b.find_in(&first, ".hint-text p"))),
-        normalize(truth["groups"][0]["hint"]["text"].as_str().unwrap())
+        normalize(&advice)
     );
 
     // The chart: bars, and a legend with each action's total.
@@ -383,6 +388,12 @@ fn live_page_follows_new_denials() {
         "the script's rows differ from the server's"
     );
     assert_eq!(both[0].as_array().map(Vec::len), Some(2));
+    // Both show the whole advice: the shared notes joined to the text.
+    let shown = both[0].to_string();
+    assert!(
+        shown.contains("\\nWho: the administrator of the principal") && shown.contains("\\nDocs: "),
+        "the rows lack the hint's notes: {shown}"
+    );
 
     // /report answers 304 while nothing changed.
     let etag = ureq::get(&format!("http://{}/report", w.addr))
