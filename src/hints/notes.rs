@@ -99,6 +99,9 @@ pub enum Note {
     CrossAccountPassroleFix,
     /// What grants the CodeGuru Profiler agent's actions.
     ProfilerAgent,
+    /// The `put-permission` command that adds a principal to a profiling
+    /// group's `agentPermissions`.
+    AgentPermissions,
     /// Giving a new identity CodeGuru Profiler access.
     ProfilerNewIdentity,
     /// Profiling groups and principals of other accounts.
@@ -169,6 +172,7 @@ impl Note {
             Note::NoPassedToServiceVia,
             Note::CrossAccountPassroleFix,
             Note::ProfilerAgent,
+            Note::AgentPermissions,
             Note::ProfilerNewIdentity,
             Note::ProfilerOutside,
             Note::AccessKeys,
@@ -223,6 +227,7 @@ impl Note {
             Note::NoPassedToServiceVia => "no-passed-to-service-via",
             Note::CrossAccountPassroleFix => "cross-account-passrole-fix",
             Note::ProfilerAgent => "profiler-agent",
+            Note::AgentPermissions => "agent-permissions",
             Note::ProfilerNewIdentity => "profiler-new-identity",
             Note::ProfilerOutside => "profiler-outside",
             Note::AccessKeys => "access-keys",
@@ -364,6 +369,9 @@ impl Note {
             }
             Note::ProfilerAgent => {
                 "For the agent: the managed policy AmazonCodeGuruProfilerAgentAccess, or the profiling group's agentPermissions, grants this on the identity or resource side."
+            }
+            Note::AgentPermissions => {
+                "agentPermissions: aws codeguruprofiler put-permission --profiling-group-name <PROFILING_GROUP_NAME> --action-group agentPermissions --principals <PRINCIPAL_ARN> (the profiling group of the resource above and the principal's ARN; add --revision-id if the group has a policy)."
             }
             Note::ProfilerNewIdentity => text::PROFILER_NEW_IDENTITY,
             Note::ProfilerOutside => text::PROFILER_OUTSIDE,

@@ -356,8 +356,8 @@ impl<'g> Facts<'g> {
         match self.resolved.arns.len() {
             _ if self.resolved.resourceless => a.to_string(),
             0 => a.to_string(),
-            1 => format!("{a} on the resource named in the policy below"),
-            n => format!("{a} on the {n} resources named in the policy below"),
+            1 => format!("{a} on the resource in the policy below"),
+            n => format!("{a} on the {n} resources in the policy below"),
         }
     }
 
@@ -563,23 +563,6 @@ fn resource_policy(f: &Facts, code: HintCode) -> Value {
     policy::policy_document(vec![statement])
 }
 
-/// The profiling group names of the resolved ARNs, for `put-permission`.
-fn profiling_group_name(f: &Facts) -> String {
-    f.resolved
-        .arns
-        .iter()
-        .find_map(|a| a.split_once(":profilingGroup/").map(|(_, n)| n.to_string()))
-        .unwrap_or_else(|| "<PROFILING_GROUP_NAME>".to_string())
-}
-
-fn principal_or_placeholder(f: &Facts) -> String {
-    if Arn::parse(f.g.principal()).is_some() {
-        f.g.principal().to_string()
-    } else {
-        "<ROLE_ARN>".to_string()
-    }
-}
-
 /// A hint's lines as they are composed, in reading order: the group's own
 /// words go to the text, shared ones (the same for every group they apply
 /// to) are named by id and read after it.
@@ -742,8 +725,8 @@ fn compose(
         HintCode::AllowPassrole => lines.own(format!(
             "Allow iam:PassRole on {}{} in the principal's identity-based policy.",
             match f.passable_roles().len() {
-                1 => "the role named in the policy below".to_string(),
-                n => format!("the {n} roles named in the policy below"),
+                1 => "the role in the policy below".to_string(),
+                n => format!("the {n} roles in the policy below"),
             },
             match passed_to(f) {
                 Ok(s) => format!(" to {}", s.join(" / ")),
@@ -802,11 +785,7 @@ fn compose(
     }
     if tables::is_profiler_agent_action(g.action()) && f.cross.is_empty() {
         lines.note(Note::ProfilerAgent);
-        lines.own(format!(
-            "agentPermissions: aws codeguruprofiler put-permission --profiling-group-name {} --action-group agentPermissions --principals {} (and --revision-id if the group has a policy).",
-            profiling_group_name(f),
-            principal_or_placeholder(f)
-        ));
+        lines.note(Note::AgentPermissions);
     } else if f.service == Some("codeguru-profiler")
         && f.cross.is_empty()
         && code == HintCode::AllowAction
@@ -986,9 +965,7 @@ fn resource_side_lines(f: &Facts, lines: &mut Lines) {
             "Resource side{accounts}: add the statement of the resource-side policy below to the role's trust policy."
         ),
         OwnerSide::ProfilingGroupPolicy => format!(
-            "Resource side{accounts}: aws codeguruprofiler put-permission --profiling-group-name {} --action-group agentPermissions --principals {}, which adds the statement of the resource-side policy below.",
-            profiling_group_name(f),
-            principal_or_placeholder(f)
+            "Resource side{accounts}: the profiling group's owner adds the principal to its agentPermissions (the command below), which adds the statement of the resource-side policy below."
         ),
         OwnerSide::ResourcePolicy(words) => format!(
             "Resource side{accounts}: add the statement of the resource-side policy below to the {words}."
@@ -998,6 +975,9 @@ fn resource_side_lines(f: &Facts, lines: &mut Lines) {
             f.g.action()
         ),
     });
+    if tables::owner_side(f.g.action()) == OwnerSide::ProfilingGroupPolicy {
+        lines.note(Note::AgentPermissions);
+    }
     if f.service == Some("codeguru-profiler") && !f.cross.is_empty() {
         lines.note(Note::ProfilerOutside);
     }
