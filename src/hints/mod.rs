@@ -109,12 +109,15 @@ pub struct Hint {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Cow<'static, str>>,
     /// A least-privilege IAM policy document (`{"Version": …, "Statement": […]}`)
-    /// the administrator can apply, or `null` when no identity-policy change helps.
+    /// the administrator can apply, or `null` when no identity-policy change
+    /// helps (left out of the JSON, as every null of a report).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub policy: serde_json::Value,
     /// The resource side, for cross-account access or a resource-based policy
     /// missing an allow: a policy document whose statement names the caller as
-    /// `Principal` (for a trust policy, without `Resource`); `null` otherwise.
-    #[serde(default)]
+    /// `Principal` (for a trust policy, without `Resource`); `null` (left
+    /// out of the JSON) otherwise.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub resource_policy: serde_json::Value,
 }
 

@@ -131,8 +131,10 @@ pub struct ReasonCount {
     /// `implicit`, `explicit` or `unknown`.
     pub kind: DenyKind,
     /// The policy type named, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<String>,
     /// The denying policy's ARN, if the message names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_arn: Option<String>,
     /// How often.
     pub count: u64,
@@ -148,7 +150,9 @@ pub struct Unlisted {
     pub distinct_estimate: u64,
 }
 
-/// One principal/action group as reported.
+/// One principal/action group as reported. A list, count or value that
+/// is empty, 0 or null is left out of the JSON (version 2), and read back
+/// as that.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportGroup {
@@ -157,26 +161,34 @@ pub struct ReportGroup {
     /// What kind of principal.
     pub principal_kind: PrincipalKind,
     /// The principal's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal_account: Option<String>,
     /// The denied IAM action.
     pub action: String,
     /// Distinct denial events.
     pub count: u64,
     /// Resources, most denied first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceCount>,
     /// Session ARNs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<String>,
     /// Reasons, most frequent first.
     pub reasons: Vec<ReasonCount>,
     /// Called APIs when they differ from the action.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub via: Vec<String>,
     /// Accounts that recorded the events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
     /// Regions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<String>,
     /// VPC endpoints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vpc_endpoints: Vec<String>,
     /// Error codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_codes: Vec<String>,
     /// Roles or instance profiles the requests passed when their messages
     /// named no action (an encoded EC2 `RunInstances` with an instance
@@ -188,17 +200,26 @@ pub struct ReportGroup {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unlisted: BTreeMap<String, Unlisted>,
     /// Earliest event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<String>,
     /// Latest event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
     /// Encoded authorization messages among them.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub encoded: u64,
     /// Messages truncated at 1024 characters among them.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub truncated: u64,
     /// The message of the earliest event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example_message: Option<String>,
     /// What to do.
     pub hint: Hint,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An input error as listed in the report.
@@ -772,6 +793,77 @@ mod tests {
         assert!(run.to_table(DEFAULT_TOP).contains("0 denials"));
         assert_eq!(run.to_table(DEFAULT_TOP), r.to_table(DEFAULT_TOP));
         assert!(r.to_markdown(DEFAULT_TOP).starts_with("# denytrail report"));
+    }
+
+    #[test]
+    fn a_group_leaves_out_what_is_empty() {
+        use crate::classify::{Denial, PolicyType, PrincipalKind};
+        let d = Denial {
+            principal: "arn:aws:iam::111122223333:role/app".into(),
+            principal_kind: PrincipalKind::Role,
+            principal_account: Some("111122223333".into()),
+            session: None,
+            action: "iam:ListRoles".into(),
+            via: None,
+            passes: None,
+            resource: None,
+            reason: Reason {
+                kind: DenyKind::Implicit,
+                policy_type: Some(PolicyType::IdentityBased),
+                policy_arn: None,
+            },
+            account: Some("111122223333".into()),
+            region: None,
+            event_time: None,
+            event_id: None,
+            shared_event_id: None,
+            vpc_endpoint_id: None,
+            error_code: Some("AccessDenied".into()),
+            event_source: None,
+            encoded: false,
+            truncated: false,
+            message: "denied".into(),
+        };
+        let mut agg = crate::aggregate::Aggregator::builder().build();
+        agg.add(&d);
+        let r = Run::new(agg.finish(), "all".into(), None).report();
+        let json = r.to_json();
+        let line = json
+            .lines()
+            .find(|l| l.starts_with("{\"principal\""))
+            .unwrap();
+        for absent in [
+            "\"resources\"",
+            "\"sessions\"",
+            "\"via\"",
+            "\"regions\"",
+            "\"vpc_endpoints\"",
+            "\"first_seen\"",
+            "\"encoded\"",
+            "\"truncated\"",
+            "\"policy_arn\"",
+            "\"resource_policy\"",
+        ] {
+            assert!(!line.contains(absent), "{absent} in {line}");
+        }
+        for present in [
+            "\"accounts\":[\"111122223333\"]",
+            "\"policy_type\":\"identity-based policy\"",
+            "\"example_message\":\"denied\"",
+            "\"policy\":{",
+        ] {
+            assert!(line.contains(present), "{present} not in {line}");
+        }
+        // Read back, what was left out is empty again.
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        assert!(back.groups[0].via.is_empty() && back.groups[0].hint.resource_policy.is_null());
+        // The notes its hint names are in the table, once.
+        assert!(!r.groups[0].hint.notes.is_empty());
+        for id in &r.groups[0].hint.notes {
+            assert!(r.notes.contains_key(id.as_ref()), "{id}");
+            assert_eq!(json.matches(&format!("\n\"{id}\":")).count(), 1, "{id}");
+        }
     }
 
     #[test]
