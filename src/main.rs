@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use denytrail::input::InputError;
 use denytrail::replay::{self, Progress, ReplayOptions, Shard, ShardOutput};
-use denytrail::report::{self, Report, Run};
+use denytrail::report::{self, Run};
 use denytrail::scan::Scanner;
 use denytrail::scope::{RangeArgs, Scope, Selection};
 
@@ -522,7 +522,7 @@ fn run_merge(a: MergeArgs) -> Result<u8> {
     let mut reports = Vec::new();
     for p in &a.reports {
         let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        let r: Report = serde_json::from_slice(&bytes)
+        let r: denytrail::merge::ShardReport = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a denytrail JSON report", p.display()))?;
         reports.push((p.clone(), r));
     }

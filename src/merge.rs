@@ -14,9 +14,11 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+
 use crate::aggregate::shard::{STATE_VERSION, ShardMerger, UnknownGroup};
 use crate::replay::Shard;
-use crate::report::{Report, Run, SCHEMA_VERSION};
+use crate::report::{Run, SCHEMA_VERSION, ShardStateFile, Summary};
 use crate::shardfile::{self, ShardFileError};
 
 /// Shard reports that cannot be merged. Each names the files concerned.
@@ -99,13 +101,28 @@ pub enum MergeError {
     },
 }
 
-/// The oldest report version merge reads: version 2 moved shared hint
-/// lines into `notes`, which merge does not read.
+/// The oldest report version merge reads: version 2 changed how groups
+/// carry their hints, which merge does not read.
 pub const OLDEST_MERGED_VERSION: u32 = 1;
 
+/// What merge reads of a shard report: its version, summary and
+/// `shard_state`. The groups come back from the state file, so the rest
+/// of the report is skipped unread (and may be of any version from
+/// [`OLDEST_MERGED_VERSION`] on).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ShardReport {
+    /// The report's schema version.
+    pub version: u32,
+    /// Its totals; `summary.shard` says which shard it is.
+    pub summary: Summary,
+    /// The state file beside it.
+    #[serde(default)]
+    pub shard_state: Option<ShardStateFile>,
+}
+
 /// Merge the shard reports read from `reports` (path and report).
-pub fn merge(reports: Vec<(PathBuf, Report)>) -> Result<Run, MergeError> {
-    let mut shards: Vec<(Shard, PathBuf, Report)> = Vec::with_capacity(reports.len());
+pub fn merge(reports: Vec<(PathBuf, ShardReport)>) -> Result<Run, MergeError> {
+    let mut shards: Vec<(Shard, PathBuf, ShardReport)> = Vec::with_capacity(reports.len());
     for (path, r) in reports {
         if !(OLDEST_MERGED_VERSION..=SCHEMA_VERSION).contains(&r.version) {
             return Err(MergeError::Version {

@@ -47,11 +47,14 @@
     });
     return out;
   }
-  function groupView(g, notes) {
+  // A hint names its policy documents by index in the report's policies.
+  function groupView(g, notes, policies) {
     var h = g.hint || {};
     var docs = [];
-    if (h.policy != null) docs.push({ title: 'policy', json: pretty(h.policy) });
-    if (h.resource_policy != null) docs.push({ title: 'resource-side policy', json: pretty(h.resource_policy) });
+    if (h.policy != null && policies[h.policy] != null) docs.push({ title: 'policy', json: pretty(policies[h.policy]) });
+    if (h.resource_policy != null && policies[h.resource_policy] != null) {
+      docs.push({ title: 'resource-side policy', json: pretty(policies[h.resource_policy]) });
+    }
     return {
       principal: g.principal, action: g.action, count: String(g.count), hint: h.code || '',
       codes: (h.codes || []).join(', '), text: advice(h, notes),
@@ -405,12 +408,12 @@
     sec.querySelector('.more-items').textContent = errors.length > 20 ? '\u2026 and ' + (errors.length - 20) + ' more' : '';
     sec.hidden = errors.length === 0;
   }
-  function renderGroups(groups, notes) {
+  function renderGroups(groups, notes, policies) {
     var old = {};
     rows().forEach(function (t) { old[key(t)] = t; });
     var keep = [];
     groups.slice(0, data.max_rows).forEach(function (g) {
-      var v = groupView(g, notes);
+      var v = groupView(g, notes, policies);
       var sig = JSON.stringify(v);
       var k = v.principal + '\u0000' + v.action;
       var t = old[k];
@@ -446,7 +449,7 @@
     renderErrors(r.errors || []);
     syncSelect('action', Array.from(new Set(r.groups.map(function (g) { return g.action; }))).sort());
     syncSelect('hint', Array.from(new Set(r.groups.map(function (g) { return g.hint.code; }))).sort());
-    renderGroups(r.groups, r.notes || {});
+    renderGroups(r.groups, r.notes || {}, r.policies || []);
     applySort();
     applyFilter();
     root.dataset.updated = String(Date.now());

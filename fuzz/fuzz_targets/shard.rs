@@ -3,11 +3,11 @@
 #![no_main]
 use std::path::PathBuf;
 
-use denytrail::report::Report;
+use denytrail::merge::ShardReport;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(r) = serde_json::from_slice::<Report>(data) else {
+    let Ok(r) = serde_json::from_slice::<ShardReport>(data) else {
         return;
     };
     if let Ok(run) = denytrail::merge::merge(vec![(PathBuf::from("fuzz/s0.json"), r)]) {

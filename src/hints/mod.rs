@@ -92,8 +92,18 @@ pub enum HintCode {
 /// same for every group they apply to (who can fix a kind of denial,
 /// caveats, the action's documentation), which a report writes once in its
 /// top-level `notes` table. [`Hint::advice`] joins them.
+///
+/// `D` is what the hint holds for each policy document: the document
+/// itself (a `serde_json::Value`, `null` for none), as [`hint_for`] and
+/// `explain` give it, or, in a report, the document's index in the
+/// report's `policies` (`Option<u32>`), since many groups need the same
+/// document ([`Hint::map_documents`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hint {
+#[serde(bound(
+    serialize = "D: Serialize + Document",
+    deserialize = "D: Deserialize<'de> + Default"
+))]
+pub struct Hint<D = serde_json::Value> {
     /// The main code (metric label).
     pub code: HintCode,
     /// Every code that applies, main first.
@@ -109,19 +119,37 @@ pub struct Hint {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Cow<'static, str>>,
     /// A least-privilege IAM policy document (`{"Version": …, "Statement": […]}`)
-    /// the administrator can apply, or `null` when no identity-policy change
-    /// helps (left out of the JSON, as every null of a report).
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub policy: serde_json::Value,
+    /// the administrator can apply, or none (`null`, left out of the JSON)
+    /// when no identity-policy change helps.
+    #[serde(default, skip_serializing_if = "Document::is_none")]
+    pub policy: D,
     /// The resource side, for cross-account access or a resource-based policy
     /// missing an allow: a policy document whose statement names the caller as
-    /// `Principal` (for a trust policy, without `Resource`); `null` (left
-    /// out of the JSON) otherwise.
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub resource_policy: serde_json::Value,
+    /// `Principal` (for a trust policy, without `Resource`); none otherwise.
+    #[serde(default, skip_serializing_if = "Document::is_none")]
+    pub resource_policy: D,
 }
 
-impl Hint {
+/// What a [`Hint`] holds for a policy document: the document, or its
+/// index in a report's table.
+pub trait Document: Default {
+    /// There is no document.
+    fn is_none(&self) -> bool;
+}
+
+impl Document for serde_json::Value {
+    fn is_none(&self) -> bool {
+        self.is_null()
+    }
+}
+
+impl Document for Option<u32> {
+    fn is_none(&self) -> bool {
+        Option::is_none(self)
+    }
+}
+
+impl<D> Hint<D> {
     /// The whole advice as people read it: the text, then the lines of
     /// each note, looked up in `table` (a report's `notes`, id → text). A
     /// note the table lacks is left out.
@@ -158,6 +186,21 @@ impl Hint {
         out
     }
 
+    /// The same hint holding `f(document)` for each policy document (a
+    /// report names each distinct document once, in its `policies`).
+    pub fn map_documents<E>(self, mut f: impl FnMut(D) -> E) -> Hint<E> {
+        Hint {
+            code: self.code,
+            codes: self.codes,
+            text: self.text,
+            notes: self.notes,
+            policy: f(self.policy),
+            resource_policy: f(self.resource_policy),
+        }
+    }
+}
+
+impl Hint {
     /// The hint standing alone, where no report carries the notes (what
     /// `denytrail explain` prints): each note's text written into the
     /// text, in order, and no notes left.
@@ -185,6 +228,23 @@ impl Hint {
         ]
         .into_iter()
         .filter(|(_, d)| !d.is_null())
+    }
+}
+
+impl Hint<Option<u32>> {
+    /// The policy documents the hint names, from `policies` (a report's),
+    /// each with its name as [`Hint::documents`] gives it; an index past
+    /// the end is left out.
+    pub fn documents_in<'a>(
+        &self,
+        policies: &'a [serde_json::Value],
+    ) -> impl Iterator<Item = (&'static str, &'a serde_json::Value)> {
+        [
+            ("policy", self.policy),
+            ("resource-side policy", self.resource_policy),
+        ]
+        .into_iter()
+        .filter_map(|(title, i)| Some((title, policies.get(usize::try_from(i?).ok()?)?)))
     }
 }
 

@@ -86,8 +86,12 @@ pub(super) struct GroupView {
 }
 
 impl GroupView {
-    /// `notes`: the report's, whose text completes each hint's.
-    fn new(g: &ReportGroup, notes: &BTreeMap<String, String>) -> GroupView {
+    /// `notes` and `policies`: the report's, which complete each hint.
+    fn new(
+        g: &ReportGroup,
+        notes: &BTreeMap<String, String>,
+        policies: &[serde_json::Value],
+    ) -> GroupView {
         GroupView {
             principal: g.principal.clone(),
             action: g.action.clone(),
@@ -118,7 +122,7 @@ impl GroupView {
             })),
             documents: g
                 .hint
-                .documents()
+                .documents_in(policies)
                 .map(|(title, doc)| Doc {
                     title: title.to_string(),
                     json: serde_json::to_string_pretty(doc).unwrap_or_default(),
@@ -252,7 +256,7 @@ impl<'a> PageView<'a> {
         let all: Vec<GroupView> = r
             .groups
             .iter()
-            .map(|g| GroupView::new(g, &r.notes))
+            .map(|g| GroupView::new(g, &r.notes, &r.policies))
             .collect();
         let mut actions: Vec<String> = all.iter().map(|g| g.action.clone()).collect();
         actions.sort_unstable();

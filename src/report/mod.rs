@@ -18,7 +18,7 @@ pub mod markdown;
 pub mod table;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
@@ -214,8 +214,9 @@ pub struct ReportGroup {
     /// The message of the earliest event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example_message: Option<String>,
-    /// What to do.
-    pub hint: Hint,
+    /// What to do; its policy documents are named by their index in the
+    /// report's `policies`.
+    pub hint: ReportHint,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -282,6 +283,11 @@ pub struct Report {
     /// ([`hints::note`]). Absent when no group names one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notes: BTreeMap<String, String>,
+    /// Every distinct policy document the groups' hints name, once, in the
+    /// order they are first named; a hint's `policy` and `resource_policy`
+    /// are indices into it. Absent when no group has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<serde_json::Value>,
     /// The first [`MAX_LISTED_ERRORS`] input errors.
     pub errors: Vec<ReportError>,
     /// Shard reports only (`--shard`): the file beside the report holding
@@ -301,9 +307,14 @@ fn strings(l: ListView<'_>) -> Vec<String> {
     l.iter().map(str::to_string).collect()
 }
 
+/// A hint as a report holds it: each policy document is an index into the
+/// report's `policies` (many groups need the same one).
+pub type ReportHint = Hint<Option<u32>>;
+
 impl ReportGroup {
-    /// Turn an aggregated group into its reported form, with its hint.
-    pub fn from_group(g: &Group) -> ReportGroup {
+    /// Turn an aggregated group into its reported form, with its hint, its
+    /// policy documents added to `policies`.
+    pub fn from_group(g: &Group, policies: &mut Policies) -> ReportGroup {
         let mut resources: Vec<ResourceCount> = g
             .resources()
             .counts()
@@ -355,7 +366,7 @@ impl ReportGroup {
             encoded: g.encoded,
             truncated: g.truncated,
             example_message: g.example_message(),
-            hint: hints::hint_for(g),
+            hint: hints::hint_for(g).map_documents(|d| policies.add(d)),
         }
     }
 }
@@ -426,11 +437,12 @@ impl Run {
     /// The report with only the `top` largest groups rendered (0: all): a
     /// page shows a few thousand at most.
     pub fn report_top(&self, top: usize) -> Report {
-        let groups = self.top(top);
+        let (groups, policies) = self.top(top);
         Report {
             version: SCHEMA_VERSION,
             summary: self.summary.clone(),
             notes: notes_of(&groups),
+            policies,
             groups,
             errors: self.errors.clone(),
             shard_state: self.shard_state.clone(),
@@ -444,12 +456,9 @@ impl Run {
         write_json(
             w,
             &self.summary,
-            self.groups
-                .iter()
-                .map(|g| Cow::Owned(ReportGroup::from_group(g))),
+            Groups::Aggregated(&self.groups),
             &self.errors,
             Tail {
-                notes: None,
                 shard_state: self.shard_state.as_ref(),
                 timeline: Some(&self.timeline),
                 last_event: &self.last_event,
@@ -460,40 +469,46 @@ impl Run {
     /// The table form, for people: the summary, the top principals and
     /// actions, and the `top` largest groups in detail (0: all).
     pub fn to_table(&self, top: usize) -> String {
-        let shown = self.top(top);
+        let (shown, policies) = self.top(top);
         let notes = notes_of(&shown);
-        table::render(&self.view(&shown, &notes))
+        table::render(&self.view(&shown, &notes, &policies))
     }
 
     /// The markdown form, for tickets and wikis, with the `top` largest
     /// groups (0: all).
     pub fn to_markdown(&self, top: usize) -> String {
-        let shown = self.top(top);
+        let (shown, policies) = self.top(top);
         let notes = notes_of(&shown);
-        markdown::render(&self.view(&shown, &notes))
+        markdown::render(&self.view(&shown, &notes, &policies))
     }
 
-    fn top(&self, top: usize) -> Vec<ReportGroup> {
+    /// The `top` largest groups (0: all) as reported, and the policy
+    /// documents they name.
+    fn top(&self, top: usize) -> (Vec<ReportGroup>, Vec<serde_json::Value>) {
         let n = if top == 0 {
             self.groups.len()
         } else {
             top.min(self.groups.len())
         };
-        self.groups[..n]
+        let mut policies = Policies::default();
+        let groups = self.groups[..n]
             .iter()
-            .map(ReportGroup::from_group)
-            .collect()
+            .map(|g| ReportGroup::from_group(g, &mut policies))
+            .collect();
+        (groups, policies.values())
     }
 
     fn view<'a>(
         &'a self,
         shown: &'a [ReportGroup],
         notes: &'a BTreeMap<String, String>,
+        policies: &'a [serde_json::Value],
     ) -> View<'a> {
         View {
             summary: &self.summary,
             shown,
             notes,
+            policies,
             total: self.groups.len(),
             rollup: Rollup::of(
                 self.groups
@@ -512,10 +527,13 @@ impl Report {
         let _ = write_json(
             &mut out,
             &self.summary,
-            self.groups.iter().map(Cow::Borrowed),
+            Groups::Reported {
+                groups: &self.groups,
+                notes: &self.notes,
+                policies: &self.policies,
+            },
             &self.errors,
             Tail {
-                notes: Some(&self.notes),
                 shard_state: self.shard_state.as_ref(),
                 timeline: self.timeline.as_ref(),
                 last_event: &self.last_event,
@@ -544,6 +562,7 @@ impl Report {
             summary: &self.summary,
             shown: &self.groups[..n],
             notes: &self.notes,
+            policies: &self.policies,
             total: self.groups.len(),
             rollup: Rollup::of(
                 self.groups
@@ -562,6 +581,8 @@ pub(crate) struct View<'a> {
     pub shown: &'a [ReportGroup],
     /// The notes their hints name, by id.
     pub notes: &'a BTreeMap<String, String>,
+    /// The policy documents their hints name, by index.
+    pub policies: &'a [serde_json::Value],
     /// All groups.
     pub total: usize,
     pub rollup: Rollup<'a>,
@@ -582,7 +603,7 @@ pub fn notes_of<'a>(groups: impl IntoIterator<Item = &'a ReportGroup>) -> BTreeM
 struct NoteIds(BTreeSet<Cow<'static, str>>);
 
 impl NoteIds {
-    fn add(&mut self, h: &Hint) {
+    fn add<D>(&mut self, h: &Hint<D>) {
         for id in &h.notes {
             if !self.0.contains(id) {
                 self.0.insert(id.clone());
@@ -598,11 +619,52 @@ impl NoteIds {
     }
 }
 
-/// The fields written after the groups: the notes (`None`: those the
-/// groups name, collected as they are written), then those after the
-/// errors.
+/// The distinct policy documents of a report, each kept once (as its
+/// compact JSON) and named by its index, in the order groups name them.
+#[derive(Debug, Default)]
+pub struct Policies(HashMap<Box<str>, u32>);
+
+impl Policies {
+    /// The index of `doc` (added if new); `None` for a null document.
+    pub fn add(&mut self, doc: serde_json::Value) -> Option<u32> {
+        if doc.is_null() {
+            return None;
+        }
+        let key = doc.to_string().into_boxed_str();
+        let next = self.0.len() as u32;
+        Some(*self.0.entry(key).or_insert(next))
+    }
+
+    /// The documents' compact JSON, by index.
+    fn texts(self) -> Vec<Box<str>> {
+        let mut v: Vec<(Box<str>, u32)> = self.0.into_iter().collect();
+        v.sort_unstable_by_key(|(_, i)| *i);
+        v.into_iter().map(|(t, _)| t).collect()
+    }
+
+    /// The documents, by index.
+    fn values(self) -> Vec<serde_json::Value> {
+        self.texts()
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap_or_default())
+            .collect()
+    }
+}
+
+/// The groups a report writes: built and named already (a [`Report`]), or
+/// aggregated ones, reported as they are written (a [`Run`]: the notes and
+/// policies they name are collected on the way).
+enum Groups<'a> {
+    Reported {
+        groups: &'a [ReportGroup],
+        notes: &'a BTreeMap<String, String>,
+        policies: &'a [serde_json::Value],
+    },
+    Aggregated(&'a [Group]),
+}
+
+/// The fields written after the errors.
 struct Tail<'a> {
-    notes: Option<&'a BTreeMap<String, String>>,
     shard_state: Option<&'a ShardStateFile>,
     timeline: Option<&'a Timeline>,
     last_event: &'a BTreeMap<String, f64>,
@@ -610,48 +672,70 @@ struct Tail<'a> {
 
 /// The JSON layout: one object, the summary on one line, each group on a
 /// line of its own (compact, so that a report of a million groups stays a
-/// stream a tool can read line by line and people can grep), the notes
-/// after the groups, one a line.
-fn write_json<'g>(
+/// stream a tool can read line by line and people can grep), then the
+/// notes and the policy documents the groups name, one a line.
+fn write_json(
     w: &mut dyn Write,
     summary: &Summary,
-    groups: impl Iterator<Item = Cow<'g, ReportGroup>>,
+    groups: Groups<'_>,
     errors: &[ReportError],
     tail: Tail<'_>,
 ) -> io::Result<()> {
     write!(w, "{{\"version\":{SCHEMA_VERSION},\n\"summary\":")?;
     serde_json::to_writer(&mut *w, summary)?;
     w.write_all(b",\n\"groups\":[")?;
-    let mut ids = NoteIds::default();
-    for (i, g) in groups.enumerate() {
-        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut *w, g.as_ref())?;
-        if tail.notes.is_none() {
-            ids.add(&g.hint);
+    let sep = |i: usize| if i == 0 { &b"\n"[..] } else { &b",\n"[..] };
+    let (collected_notes, policy_texts);
+    let (notes, policies): (&BTreeMap<String, String>, Vec<Cow<'_, str>>) = match groups {
+        Groups::Reported {
+            groups,
+            notes,
+            policies,
+        } => {
+            for (i, g) in groups.iter().enumerate() {
+                w.write_all(sep(i))?;
+                serde_json::to_writer(&mut *w, g)?;
+            }
+            let texts = policies.iter().map(|p| Cow::Owned(p.to_string()));
+            (notes, texts.collect())
         }
-    }
-    w.write_all(b"\n]")?;
-    let collected;
-    let notes = match tail.notes {
-        Some(n) => n,
-        None => {
-            collected = ids.table();
-            &collected
+        Groups::Aggregated(groups) => {
+            let mut ids = NoteIds::default();
+            let mut docs = Policies::default();
+            for (i, g) in groups.iter().enumerate() {
+                w.write_all(sep(i))?;
+                let g = ReportGroup::from_group(g, &mut docs);
+                serde_json::to_writer(&mut *w, &g)?;
+                ids.add(&g.hint);
+            }
+            collected_notes = ids.table();
+            policy_texts = docs.texts();
+            let texts = policy_texts.iter().map(|t| Cow::Borrowed(&**t));
+            (&collected_notes, texts.collect())
         }
     };
+    w.write_all(b"\n]")?;
     if !notes.is_empty() {
         w.write_all(b",\n\"notes\":{")?;
         for (i, (id, text)) in notes.iter().enumerate() {
-            w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            w.write_all(sep(i))?;
             serde_json::to_writer(&mut *w, id)?;
             w.write_all(b":")?;
             serde_json::to_writer(&mut *w, text)?;
         }
         w.write_all(b"\n}")?;
     }
+    if !policies.is_empty() {
+        w.write_all(b",\n\"policies\":[")?;
+        for (i, doc) in policies.iter().enumerate() {
+            w.write_all(sep(i))?;
+            w.write_all(doc.as_bytes())?;
+        }
+        w.write_all(b"\n]")?;
+    }
     w.write_all(b",\n\"errors\":[")?;
     for (i, e) in errors.iter().enumerate() {
-        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        w.write_all(sep(i))?;
         serde_json::to_writer(&mut *w, e)?;
     }
     w.write_all(b"\n]")?;
@@ -850,14 +934,17 @@ mod tests {
             "\"accounts\":[\"111122223333\"]",
             "\"policy_type\":\"identity-based policy\"",
             "\"example_message\":\"denied\"",
-            "\"policy\":{",
+            "\"policy\":0}",
         ] {
             assert!(line.contains(present), "{present} not in {line}");
         }
         // Read back, what was left out is empty again.
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
-        assert!(back.groups[0].via.is_empty() && back.groups[0].hint.resource_policy.is_null());
+        assert!(back.groups[0].via.is_empty() && back.groups[0].hint.resource_policy.is_none());
+        // Its policy is the report's first document.
+        assert_eq!(r.policies.len(), 1);
+        assert_eq!(r.policies[0]["Statement"][0]["Action"], "iam:ListRoles");
         // The notes its hint names are in the table, once.
         assert!(!r.groups[0].hint.notes.is_empty());
         for id in &r.groups[0].hint.notes {

@@ -119,7 +119,7 @@ pub(crate) fn render(r: &View<'_>) -> String {
         for line in g.hint.advice(r.notes).lines() {
             let _ = writeln!(o, "      {}", shown(line));
         }
-        for (title, doc) in g.hint.documents() {
+        for (title, doc) in g.hint.documents_in(r.policies) {
             let text = serde_json::to_string_pretty(doc).unwrap_or_default();
             let _ = writeln!(o, "    {title}");
             for line in text.lines() {

@@ -482,14 +482,24 @@ fn merge_refuses_shard_sets_that_are_not_one_run() {
     v["version"] = serde_json::json!(0);
     std::fs::write(&future, v.to_string()).unwrap();
     refused(&[&s0, future.to_str().unwrap()], "versions 1 to");
-    // A version 1 shard report, each hint whole in its text and no notes
-    // table, still merges, to the same report: merge reads a report's
-    // summary and shard_state, which version 2 left as they were.
+    // A version 1 shard report, each hint whole in its text and its policy
+    // documents, and no notes or policies tables, still merges, to the
+    // same report: merge reads a report's summary and shard_state, which
+    // version 2 left as they were.
     let mut old: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&s1).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&s0).unwrap()).unwrap();
+    assert!(old["groups"].as_array().is_some_and(|g| !g.is_empty()));
     let notes = old["notes"].take();
+    let docs = old["policies"].take();
+    assert!(docs.as_array().is_some_and(|d| !d.is_empty()));
     for g in old["groups"].as_array_mut().unwrap() {
         let h = &mut g["hint"];
+        for k in ["policy", "resource_policy"] {
+            h[k] = match h[k].as_u64() {
+                Some(i) => docs[i as usize].clone(),
+                None => serde_json::Value::Null,
+            };
+        }
         let mut text = h["text"].as_str().unwrap().to_string();
         for id in h["notes"].take().as_array().into_iter().flatten() {
             text.push('\n');
@@ -499,6 +509,7 @@ fn merge_refuses_shard_sets_that_are_not_one_run() {
         h.as_object_mut().unwrap().remove("notes");
     }
     old.as_object_mut().unwrap().remove("notes");
+    old.as_object_mut().unwrap().remove("policies");
     old["version"] = serde_json::json!(1);
     let v1 = dir.path().join("v1.json");
     std::fs::write(&v1, old.to_string()).unwrap();
@@ -507,5 +518,5 @@ fn merge_refuses_shard_sets_that_are_not_one_run() {
         args.extend_from_slice(paths);
         run_ok(&args).stdout
     };
-    assert_eq!(merged(&[&s0, v1.to_str().unwrap()]), merged(&[&s0, &s1]));
+    assert_eq!(merged(&[v1.to_str().unwrap(), &s1]), merged(&[&s0, &s1]));
 }

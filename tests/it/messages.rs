@@ -333,7 +333,12 @@ fn passrole_under_the_calling_api_is_seen_by_the_default_scope() {
     let advice = run_i.hint.advice(&r.notes);
     assert_eq!(run_i.hint.code.as_str(), "allow-passrole", "{advice}");
     assert!(advice.contains("instance profile web"), "{advice}");
-    let st = &run_i.hint.policy["Statement"][0];
+    let (_, policy) = run_i
+        .hint
+        .documents_in(&r.policies)
+        .next()
+        .expect("a policy");
+    let st = &policy["Statement"][0];
     assert_eq!(st["Action"], "iam:PassRole");
     assert_eq!(
         st["Condition"]["StringEquals"]["iam:PassedToService"],
@@ -592,9 +597,20 @@ fn every_policy_validates_against_the_iam_data_and_parliament() {
             "seed {seed}: {} groups",
             r.groups.len()
         );
+        // Each hint with its documents, from the report's policies.
+        let hints: Vec<Hint> = r
+            .groups
+            .iter()
+            .map(|g| {
+                g.hint.clone().map_documents(|i| {
+                    i.and_then(|i| r.policies.get(i as usize).cloned())
+                        .unwrap_or_default()
+                })
+            })
+            .collect();
         policies(
             &format!("generated{seed}"),
-            r.groups.iter().map(|g| &g.hint),
+            &hints,
             &r.notes,
             &mut docs,
             &mut docs_hints,
