@@ -51,6 +51,8 @@ pub enum Note {
     /// Another reason of the group's (an explicit deny, or a missing allow
     /// in a policy other than the identity's), and who fixes it.
     Also(DenyKind, Option<PolicyType>),
+    /// An explicit deny wins over any allow.
+    DenyStands,
     /// A guardrail also denies: the identity policy alone is not enough.
     NotSufficient,
     /// Every SCP on the path must allow.
@@ -148,6 +150,7 @@ impl Note {
             }
         }
         all.extend([
+            Note::DenyStands,
             Note::NotSufficient,
             Note::ScpChain,
             Note::RcpChain,
@@ -203,6 +206,7 @@ impl Note {
             Note::WhoDecodeCut => "who-decode-cut",
             Note::WhoS3 => "who-s3",
             Note::Also(kind, p) => also_id(kind, p),
+            Note::DenyStands => "deny-stands",
             Note::NotSufficient => "not-sufficient",
             Note::ScpChain => "scp-chain",
             Note::RcpChain => "rcp-chain",
@@ -288,6 +292,9 @@ impl Note {
             Note::WhoS3 => {
                 "Who: the administrator of the principal's identity-based policies for the first; the bucket's owner for its bucket policy, ACLs, Object Ownership and Block Public Access; the KMS key's owner for its key policy; the AWS Organizations administrator for SCPs and RCPs; the VPC endpoint's owner for its policy."
             }
+            Note::DenyStands => {
+                "An explicit deny wins over every allow: adding an allow will not help while it stands, in an identity-based policy or anywhere else."
+            }
             Note::NotSufficient => {
                 "The policy below is what the identity side also needs, but it is not sufficient on its own."
             }
@@ -311,7 +318,7 @@ impl Note {
             }
             Note::S3Deniers => {
                 return Cow::Owned(format!(
-                    "If the principal's identity-based policy lacks it, allow it (the policy below); if it has it, one of these denies it: {}",
+                    "That answer does not say which policy denied it. If the principal's identity-based policy lacks it, allow it (the policy below); if it has it, one of these denies it: {}",
                     text::S3_DENIERS
                 ));
             }

@@ -60,7 +60,13 @@ pub fn hint_for(group: &Group) -> Hint {
     let codes = distinct(ranked.iter().map(|(_, c, _)| *c));
     let policy = identity_policy(&facts);
     let resource_policy = resource_policy(&facts, code);
-    let (mut text, notes) = compose(&facts, code, main_reason.as_ref(), &resource_policy);
+    let (mut text, notes) = compose(
+        &facts,
+        code,
+        main_reason.as_ref(),
+        !policy.is_null(),
+        &resource_policy,
+    );
     if group.principal() == crate::aggregate::FOLDED_PRINCIPAL {
         // The sidecar folds principals past its series cap into one group:
         // its hint speaks of many principals, not of one called __other__.
@@ -349,18 +355,6 @@ impl<'g> Facts<'g> {
             .collect()
     }
 
-    /// What is denied, for the text: the action, and the resources as
-    /// the policy below names them (counted, not listed again).
-    fn target(&self) -> String {
-        let a = self.g.action();
-        match self.resolved.arns.len() {
-            _ if self.resolved.resourceless => a.to_string(),
-            0 => a.to_string(),
-            1 => format!("{a} on the resource in the policy below"),
-            n => format!("{a} on the {n} resources in the policy below"),
-        }
-    }
-
     /// The VPC endpoints the calls went through, in words.
     fn endpoints(&self) -> String {
         let endpoints: Vec<&str> = self.g.vpc_endpoints().iter().collect();
@@ -595,6 +589,7 @@ fn compose(
     f: &Facts,
     code: HintCode,
     main: Option<&Reason>,
+    has_policy: bool,
     resource_policy: &Value,
 ) -> (String, Vec<Cow<'static, str>>) {
     let g = f.g;
@@ -607,57 +602,68 @@ fn compose(
         .map(|a| format!(" {a}"))
         .unwrap_or_default();
     let account = f.principal_account.as_deref().unwrap_or("<ACCOUNT>");
+    // The policy below names the resources: the text does not list them.
+    let below = if has_policy { ": the policy below" } else { "" };
 
     // 1. What to do.
     match code {
         HintCode::CrossAccountPassrole => lines.own(format!(
             "Pass a role of the principal's own account ({account}) instead: iam:PassRole on a role of another account can never succeed."
         )),
-        HintCode::ExplicitDenyIdentity => lines.own(format!(
-            "Remove or narrow the explicit deny in an identity-based policy of the principal (attached to it, to one of its groups, or inline){arn}: adding an allow will not help while it stands."
-        )),
-        HintCode::ExplicitDeny => lines.own(format!(
-            "Find and remove or narrow the explicit deny on {}: adding an allow will not help while it stands; decode or reproduce the denial to learn which policy denies it.",
-            f.target()
-        )),
+        HintCode::ExplicitDenyIdentity => {
+            lines.own(format!(
+                "Remove or narrow the explicit deny in an identity-based policy of the principal (attached to it, to one of its groups, or inline){arn}."
+            ));
+            lines.note(Note::DenyStands);
+        }
+        HintCode::ExplicitDeny => {
+            lines.own(format!(
+                "Find and remove or narrow the explicit deny on {}; decode or reproduce the denial to learn which policy denies it.",
+                g.action()
+            ));
+            lines.note(Note::DenyStands);
+        }
         HintCode::ExplicitDenyScp
         | HintCode::ExplicitDenyRcp
         | HintCode::ExplicitDenyBoundary
         | HintCode::ExplicitDenySession
         | HintCode::ExplicitDenyResource
-        | HintCode::ExplicitDenyVpce => lines.own(format!(
-            "Remove or narrow the explicit deny in the {phrase}{arn}{} (or exempt the principal from it): an identity-policy change will not help while it stands.",
-            match code {
-                HintCode::ExplicitDenyVpce => format!(" of {}", f.endpoints()),
-                HintCode::ExplicitDenySession => f.of_sessions(),
-                _ => String::new(),
-            }
-        )),
+        | HintCode::ExplicitDenyVpce => {
+            lines.own(format!(
+                "Remove or narrow the explicit deny in the {phrase}{arn}{} (or exempt the principal from it).",
+                match code {
+                    HintCode::ExplicitDenyVpce => format!(" of {}", f.endpoints()),
+                    HintCode::ExplicitDenySession => f.of_sessions(),
+                    _ => String::new(),
+                }
+            ));
+            lines.note(Note::DenyStands);
+        }
         HintCode::ScpMissingAllow => {
             lines.own(format!(
                 "Allow {} in the service control policies{arn} too.",
-                f.target()
+                g.action()
             ));
             lines.note(Note::ScpChain);
         }
         HintCode::RcpMissingAllow => {
             lines.own(format!(
                 "Allow {} in the resource control policies{arn} too.",
-                f.target()
+                g.action()
             ));
             lines.note(Note::RcpChain);
         }
         HintCode::BoundaryMissingAllow => {
             lines.own(format!(
                 "Allow {} in the principal's permissions boundary{arn} too.",
-                f.target()
+                g.action()
             ));
             lines.note(Note::BoundaryCaps);
         }
         HintCode::SessionMissingAllow => {
             lines.own(format!(
                 "Allow {} in the session policy{arn}{} too (or issue the session without it).",
-                f.target(),
+                g.action(),
                 f.of_sessions()
             ));
             lines.note(Note::SessionCaps);
@@ -665,7 +671,7 @@ fn compose(
         HintCode::VpceMissingAllow => {
             lines.own(format!(
                 "Allow {} for the principal in the VPC endpoint policy{arn} of {}.",
-                f.target(),
+                g.action(),
                 f.endpoints()
             ));
             lines.note(Note::VpceAllow);
@@ -676,20 +682,20 @@ fn compose(
                     "Cross-account: {} has no resource-based policy for this, so the caller (account {account}) must assume a role in account {} that allows {}.",
                     f.service.unwrap_or("the service"),
                     text::list(&f.cross_accounts, 3),
-                    f.target()
+                    g.action()
                 ));
                 lines.note(Note::CrossAccountRole);
             }
             _ => lines.own(format!(
                 "Allow {} on both sides: in the principal's identity-based policy (account {account}) AND in the {} in account {}.",
-                f.target(),
+                g.action(),
                 owner_words(g.action()),
                 text::list(&f.cross_accounts, 3)
             )),
         },
         HintCode::ResourceMissingAllow => lines.own(format!(
             "Allow {} for the principal in the resource's {}{arn}.",
-            f.target(),
+            g.action(),
             owner_words(g.action())
         )),
         HintCode::DecodeMessage if f.all_encoded_cut() => {
@@ -723,11 +729,7 @@ fn compose(
             }
         )),
         HintCode::AllowPassrole => lines.own(format!(
-            "Allow iam:PassRole on {}{} in the principal's identity-based policy.",
-            match f.passable_roles().len() {
-                1 => "the role in the policy below".to_string(),
-                n => format!("the {n} roles in the policy below"),
-            },
+            "Allow iam:PassRole{} in the principal's identity-based policy{below}.",
             match passed_to(f) {
                 Ok(s) => format!(" to {}", s.join(" / ")),
                 Err(_) => String::new(),
@@ -736,20 +738,20 @@ fn compose(
         HintCode::ProfilerAgent => {
             lines.own(format!(
                 "Let the CodeGuru Profiler agent running as the principal call {}.",
-                f.target()
+                g.action()
             ));
             lines.note(Note::ProfilerAgent);
         }
         HintCode::AllowAction if f.s3_unexplained() => {
             lines.own(format!(
-                "S3 answered only \"Access Denied\", which does not say which policy denied {}.",
-                f.target()
+                "S3 answered only \"Access Denied\" to {}.",
+                g.action()
             ));
             lines.note(Note::S3Deniers);
         }
         HintCode::AccessKeys | HintCode::AllowAction => lines.own(format!(
-            "Allow {} in the principal's identity-based policy.",
-            f.target()
+            "Allow {} in the principal's identity-based policy{below}.",
+            g.action()
         )),
     }
 

@@ -171,7 +171,7 @@ fn cases() -> Vec<Case> {
             codes: &[H::AllowAction],
             policy: Some(("codeguru-profiler:DescribeProfilingGroup", vec![PG])),
             phrases: &[
-                "Allow codeguru-profiler:DescribeProfilingGroup on the resource in the policy below in the principal's identity-based policy.",
+                "Allow codeguru-profiler:DescribeProfilingGroup in the principal's identity-based policy: the policy below.",
                 "Who: the administrator of the principal's identity-based policies",
                 "Docs: codeguru-profiler:DescribeProfilingGroup: https://",
                 "ask them",
@@ -275,7 +275,7 @@ fn cases() -> Vec<Case> {
                 json!({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}),
             ),
             phrases: &[
-                "Allow iam:PassRole on the role in the policy below to lambda.amazonaws.com",
+                "Allow iam:PassRole to lambda.amazonaws.com in the principal's identity-based policy: the policy below.",
                 "iam:PassedToService condition limits the grant",
             ],
             ..Case::default()
