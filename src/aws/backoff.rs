@@ -59,7 +59,7 @@ impl Backoff {
 
 /// A fresh pseudo-random number for jitter (splitmix64 over a counter seeded
 /// from the clock: jitter only needs to differ between callers).
-fn jitter_random() -> u64 {
+pub(crate) fn jitter_random() -> u64 {
     static STATE: AtomicU64 = AtomicU64::new(0);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -53,14 +53,29 @@ impl AwsContext {
     }
 }
 
+/// Build the SQS client (`watch --sqs`), with the same chain, flags and
+/// timeouts as the others; a long poll waits 20 s at most, well inside the
+/// read timeout.
+pub async fn sqs_client(conn: &AwsConnArgs) -> aws_sdk_sqs::Client {
+    let sdk = conn.sdk_config().await;
+    let conf = aws_sdk_sqs::config::Builder::from(&sdk)
+        .timeout_config(timeouts())
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(120))
+        .build()
+}
+
 /// Build the S3 and CloudWatch Logs clients. With a custom endpoint (flag or
 /// `AWS_ENDPOINT_URL`), S3 uses path-style addressing.
 pub async fn clients(conn: &AwsConnArgs) -> (aws_sdk_s3::Client, aws_sdk_cloudwatchlogs::Client) {
     let sdk = conn.sdk_config().await;
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(120))
-        .build();
+    let timeouts = timeouts();
     let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
         .timeout_config(timeouts.clone())
         .force_path_style(sdk.endpoint_url().is_some())

@@ -1,10 +1,12 @@
 //! The AWS sources' Prometheus metrics (names fixed in DESIGN.md), declared
 //! once and registered into the registry the caller passes in.
 //!
-//! Label values are closed sets (`operation`, `outcome`) or the configured
-//! log group names (as many as the user configured).
+//! Label values are closed sets (`operation`, `outcome`, `reason`) or the
+//! configured log group and queue names (as many as the user configured).
 
 use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
+
+use super::notification::Skip;
 
 /// How an API attempt ended: the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +30,39 @@ impl Outcome {
     }
 }
 
-/// Counters and gauges of the S3 and CloudWatch Logs sources. Cheap to
-/// clone (the collectors are shared).
+/// Why a queue announcement was not read: the `reason` label of
+/// `denytrail_sqs_skipped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueSkip {
+    /// What the envelope itself says is not to be read.
+    Announced(Skip),
+    /// An object (or a whole message) this replica counted already: a
+    /// repeated delivery.
+    AlreadyCounted,
+}
+
+impl QueueSkip {
+    /// Every reason, in a stable order.
+    pub const ALL: [QueueSkip; 6] = [
+        QueueSkip::Announced(Skip::TestEvent),
+        QueueSkip::Announced(Skip::NotCreated),
+        QueueSkip::Announced(Skip::Digest),
+        QueueSkip::Announced(Skip::Insight),
+        QueueSkip::Announced(Skip::NotCloudTrail),
+        QueueSkip::AlreadyCounted,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueSkip::Announced(s) => s.as_str(),
+            QueueSkip::AlreadyCounted => "already_counted",
+        }
+    }
+}
+
+/// Counters and gauges of the S3, CloudWatch Logs and SQS sources. Cheap
+/// to clone (the collectors are shared).
 #[derive(Debug, Clone)]
 pub struct AwsMetrics {
     api_calls: IntCounterVec,
@@ -37,6 +70,13 @@ pub struct AwsMetrics {
     cw_fetched: IntCounterVec,
     cw_matched: IntCounterVec,
     cw_lag: GaugeVec,
+    sqs_received: IntCounterVec,
+    sqs_deleted: IntCounterVec,
+    sqs_failed: IntCounterVec,
+    sqs_objects: IntCounterVec,
+    sqs_bytes: IntCounterVec,
+    sqs_skipped: IntCounterVec,
+    sqs_lag: GaugeVec,
 }
 
 impl AwsMetrics {
@@ -85,12 +125,57 @@ impl AwsMetrics {
                 ),
                 &["log_group"],
             )?,
+            sqs_received: queue_counter(
+                "denytrail_sqs_messages_received_total",
+                "SQS messages received (a message received again counts again).",
+            )?,
+            sqs_deleted: queue_counter(
+                "denytrail_sqs_messages_deleted_total",
+                "SQS messages deleted once what they announced was counted (or skipped) and checkpointed.",
+            )?,
+            sqs_failed: queue_counter(
+                "denytrail_sqs_messages_failed_total",
+                "SQS messages left on the queue for redelivery and, past its maxReceiveCount, its dead-letter queue: an object could not be read or was damaged, or the body is no known envelope.",
+            )?,
+            sqs_objects: queue_counter(
+                "denytrail_sqs_objects_read_total",
+                "S3 objects announced on the queue, downloaded whole.",
+            )?,
+            sqs_bytes: queue_counter(
+                "denytrail_sqs_bytes_read_total",
+                "Bytes of S3 objects announced on the queue, as stored (compressed).",
+            )?,
+            sqs_skipped: IntCounterVec::new(
+                Opts::new(
+                    "denytrail_sqs_skipped_total",
+                    "Announcements not read: test events, events other than object creation, digest, Insight and non-CloudTrail keys, and objects or messages already counted.",
+                ),
+                &["queue", "reason"],
+            )?,
+            sqs_lag: GaugeVec::new(
+                Opts::new(
+                    "denytrail_sqs_lag_seconds",
+                    "Age of the oldest message being handled (from its SentTimestamp); 0 when none is.",
+                ),
+                &["queue"],
+            )?,
         };
         registry.register(Box::new(m.api_calls.clone()))?;
         registry.register(Box::new(m.throttles.clone()))?;
         registry.register(Box::new(m.cw_fetched.clone()))?;
         registry.register(Box::new(m.cw_matched.clone()))?;
         registry.register(Box::new(m.cw_lag.clone()))?;
+        for c in [
+            &m.sqs_received,
+            &m.sqs_deleted,
+            &m.sqs_failed,
+            &m.sqs_objects,
+            &m.sqs_bytes,
+            &m.sqs_skipped,
+        ] {
+            registry.register(Box::new(c.clone()))?;
+        }
+        registry.register(Box::new(m.sqs_lag.clone()))?;
         Ok(m)
     }
 
@@ -131,6 +216,57 @@ impl AwsMetrics {
         self.cw_lag.with_label_values(&[log_group]).set(seconds);
     }
 
+    /// Export every series of `queue` at zero (its counters then exist
+    /// from the start, so `increase()` sees their first step).
+    pub fn sqs_queue(&self, queue: &str) {
+        for c in [
+            &self.sqs_received,
+            &self.sqs_deleted,
+            &self.sqs_failed,
+            &self.sqs_objects,
+            &self.sqs_bytes,
+        ] {
+            c.with_label_values(&[queue]);
+        }
+        for r in QueueSkip::ALL {
+            self.sqs_skipped.with_label_values(&[queue, r.as_str()]);
+        }
+        self.sqs_lag.with_label_values(&[queue]).set(0.0);
+    }
+
+    /// `n` messages received from `queue`.
+    pub fn sqs_received(&self, queue: &str, n: u64) {
+        self.sqs_received.with_label_values(&[queue]).inc_by(n);
+    }
+
+    /// `n` messages of `queue` deleted.
+    pub fn sqs_deleted(&self, queue: &str, n: u64) {
+        self.sqs_deleted.with_label_values(&[queue]).inc_by(n);
+    }
+
+    /// A message of `queue` left for redelivery.
+    pub fn sqs_failed(&self, queue: &str) {
+        self.sqs_failed.with_label_values(&[queue]).inc();
+    }
+
+    /// An object announced on `queue` was downloaded: `bytes` as stored.
+    pub fn sqs_object_read(&self, queue: &str, bytes: u64) {
+        self.sqs_objects.with_label_values(&[queue]).inc();
+        self.sqs_bytes.with_label_values(&[queue]).inc_by(bytes);
+    }
+
+    /// An announcement on `queue` was not read.
+    pub fn sqs_skipped(&self, queue: &str, why: QueueSkip) {
+        self.sqs_skipped
+            .with_label_values(&[queue, why.as_str()])
+            .inc();
+    }
+
+    /// Set the lag of `queue`: the age of its oldest message being handled.
+    pub fn sqs_lag(&self, queue: &str, seconds: f64) {
+        self.sqs_lag.with_label_values(&[queue]).set(seconds);
+    }
+
     /// Attempts of `operation` that ended with `outcome` so far.
     pub fn api_call_count(&self, operation: &str, outcome: Outcome) -> u64 {
         self.api_calls
@@ -152,4 +288,8 @@ impl AwsMetrics {
     pub fn matched_count(&self, log_group: &str) -> u64 {
         self.cw_matched.with_label_values(&[log_group]).get()
     }
+}
+
+fn queue_counter(name: &str, help: &str) -> Result<IntCounterVec, prometheus::Error> {
+    IntCounterVec::new(Opts::new(name, help), &["queue"])
 }

@@ -1,8 +1,10 @@
 //! AWS sources: CloudTrail archives in S3 and CloudWatch Logs log groups,
-//! for `replay` (a time range) and `watch` (a live [`Follower`]).
+//! for `replay` (a time range) and `watch` (a live [`Follower`]), and SQS
+//! queues that announce new CloudTrail objects, for `watch` (a
+//! [`QueueFollower`]).
 //!
 //! This module does the network I/O and hands out bytes (S3 objects) and
-//! messages (log events) as [`Source`]s; it decides nothing about formats
+//! messages (log events) as [`Source`]s or, for a queue, [`Delivery`]s; it decides nothing about formats
 //! or what a denial is. Errors name the bucket, key or log group and, when
 //! denytrail itself is denied, the permission to grant.
 
@@ -15,6 +17,7 @@ pub mod metrics;
 pub mod notification;
 pub mod ratelimit;
 pub mod s3;
+pub mod sqs;
 
 use std::sync::Arc;
 
@@ -28,6 +31,7 @@ pub use error::AwsError;
 pub use metrics::AwsMetrics;
 pub use ratelimit::RateLimiter;
 pub use s3::S3Url;
+pub use sqs::{Ack, Delivery, Item, QueueConfig, QueueFollower, QueueSpec};
 
 use crate::scope::TimeRange;
 use crate::source::{Expanded, Source};

@@ -146,7 +146,7 @@ impl Window {
     }
 }
 
-fn s3_target(bucket: &str, key: &str) -> String {
+pub(crate) fn s3_target(bucket: &str, key: &str) -> String {
     format!("s3://{bucket}/{key}")
 }
 
