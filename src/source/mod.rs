@@ -29,15 +29,18 @@ pub enum SourceKind {
     Cloudwatch,
     /// An S3 object.
     S3,
+    /// A record delivered in a queue message (EventBridge, `watch --sqs`).
+    Sqs,
 }
 
 impl SourceKind {
     /// Every kind, in a stable order.
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 5] = [
         SourceKind::File,
         SourceKind::Stdin,
         SourceKind::Cloudwatch,
         SourceKind::S3,
+        SourceKind::Sqs,
     ];
 
     /// The label value.
@@ -51,6 +54,7 @@ impl SourceKind {
             SourceKind::Stdin => "stdin",
             SourceKind::Cloudwatch => "cloudwatch",
             SourceKind::S3 => "s3",
+            SourceKind::Sqs => "sqs",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Checkpoints: where every followed file and CloudWatch Logs log group was
-//! read to, and what had been counted at that point, saved together so they
-//! always agree.
+//! read to, which queue objects and messages were finished, and what had
+//! been counted at that point, saved together so they always agree.
 //!
 //! One JSON file, `<state-dir>/checkpoint.json`, replaced atomically: written
 //! to a temporary file in the same directory, fsynced, renamed over the old
@@ -39,6 +39,10 @@ pub struct Checkpoint {
     /// followers stand (absent in checkpoints written before `--cloudwatch`).
     #[serde(default)]
     pub cloudwatch: BTreeMap<String, crate::aws::Checkpoint>,
+    /// The objects and messages of followed SQS queues already counted
+    /// (absent in checkpoints written before `--sqs`).
+    #[serde(default)]
+    pub queues: super::queues::SavedQueues,
     /// What had been counted up to those offsets.
     pub tally: SavedTally,
 }
@@ -204,6 +208,7 @@ mod tests {
             written_at: 1.0,
             files: Vec::new(),
             cloudwatch: BTreeMap::new(),
+            queues: Default::default(),
             tally: Default::default(),
         };
         store(d.path(), &c).unwrap();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::tail::{FileSource, SourceError, StartAt};
-use crate::aws::{AwsConnArgs, AwsError, LogGroupSpec};
+use crate::aws::{AwsConnArgs, AwsError, LogGroupSpec, QueueSpec};
 use crate::scan::Scanner;
 use crate::scope::Scope;
 use crate::time::parse_duration;
@@ -37,6 +37,18 @@ pub struct WatchArgs {
     /// (deploy/iam/watch-cloudwatch.json).
     #[arg(long = "cloudwatch", value_name = "LOG_GROUP[?stream=PREFIX]")]
     pub cloudwatch: Vec<String>,
+    /// Follow an SQS queue that announces new CloudTrail log files (S3
+    /// event notifications, straight or through SNS, EventBridge events):
+    /// each announced object is downloaded and counted, and its message
+    /// deleted once the counts are checkpointed (repeatable; replicas may
+    /// share a queue). Needs deploy/iam/watch-sqs.json.
+    #[arg(long = "sqs", value_name = "QUEUE_URL")]
+    pub sqs: Vec<String>,
+    /// How long a received queue message stays invisible to other
+    /// consumers; extended while its objects are read and counted. A
+    /// message of a replica that dies comes back after this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub sqs_visibility: Duration,
     /// How far back each CloudWatch poll looks again for events ingested
     /// late (events ingested later than this after their timestamp are
     /// missed).
@@ -50,7 +62,7 @@ pub struct WatchArgs {
     /// (bounds the memory of one poll).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, hide = true)]
     pub cw_max_window: Duration,
-    /// How to reach AWS (CloudWatch sources only).
+    /// How to reach AWS (CloudWatch and SQS sources only).
     #[command(flatten)]
     pub aws: AwsConnArgs,
     /// Where to start in files present at start when there is no
@@ -153,7 +165,7 @@ pub struct HttpLimits {
 pub enum ConfigError {
     /// Nothing to read.
     #[error(
-        "nothing to watch: give --file GLOB, --cloudwatch LOG_GROUP (both repeatable) and/or --stdin"
+        "nothing to watch: give --file GLOB, --cloudwatch LOG_GROUP, --sqs QUEUE_URL (all repeatable) and/or --stdin"
     )]
     NoSources,
     /// A bad `--cloudwatch` or AWS flag.
@@ -162,6 +174,12 @@ pub enum ConfigError {
     /// The same log group given twice (its checkpoint would be shared).
     #[error("--cloudwatch {0:?} is given more than once")]
     DuplicateLogGroup(String),
+    /// Two queues of one name (its `queue` label would be shared).
+    #[error("--sqs {0:?}: a queue of this name is given more than once")]
+    DuplicateQueue(String),
+    /// A visibility timeout SQS does not take.
+    #[error("--sqs-visibility {0:?} is outside 1s..12h, what SQS accepts")]
+    Visibility(Duration),
     /// A bad `--file`.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -182,7 +200,12 @@ pub struct Settings {
     pub stdin: bool,
     /// CloudWatch Logs log groups to follow (distinct groups).
     pub cloudwatch: Vec<LogGroupSpec>,
-    /// How to reach AWS (used only when `cloudwatch` is not empty).
+    /// SQS queues to follow (distinct names).
+    pub sqs: Vec<QueueSpec>,
+    /// Visibility timeout of received queue messages.
+    pub sqs_visibility: Duration,
+    /// How to reach AWS (used only when `cloudwatch` or `sqs` is not
+    /// empty).
     pub aws: AwsConnArgs,
     /// CloudWatch lookback per poll.
     pub cw_lookback: Duration,
@@ -229,7 +252,8 @@ pub struct Settings {
 impl WatchArgs {
     /// Check the arguments and build the working settings.
     pub fn build(&self) -> Result<Settings, ConfigError> {
-        if self.files.is_empty() && !self.stdin && self.cloudwatch.is_empty() {
+        if self.files.is_empty() && !self.stdin && self.cloudwatch.is_empty() && self.sqs.is_empty()
+        {
             return Err(ConfigError::NoSources);
         }
         if self.max_series == 0 {
@@ -266,6 +290,22 @@ impl WatchArgs {
             }
             cloudwatch.push(spec);
         }
+        let mut sqs: Vec<QueueSpec> = Vec::with_capacity(self.sqs.len());
+        for arg in &self.sqs {
+            let spec = QueueSpec::parse(arg)?;
+            if sqs.iter().any(|s| s.name == spec.name) {
+                return Err(ConfigError::DuplicateQueue(spec.url));
+            }
+            sqs.push(spec);
+        }
+        if !sqs.is_empty() {
+            self.aws.check()?;
+            if !(Duration::from_secs(1)..=Duration::from_secs(12 * 3600))
+                .contains(&self.sqs_visibility)
+            {
+                return Err(ConfigError::Visibility(self.sqs_visibility));
+            }
+        }
         if !cloudwatch.is_empty() {
             self.aws.check()?;
             if self.cw_poll_interval.is_zero() {
@@ -283,6 +323,8 @@ impl WatchArgs {
             files,
             stdin: self.stdin,
             cloudwatch,
+            sqs,
+            sqs_visibility: self.sqs_visibility,
             aws: self.aws.clone(),
             cw_lookback: self.cw_lookback,
             cw_poll_interval: self.cw_poll_interval,
@@ -377,5 +419,32 @@ mod tests {
         ));
         // AWS flags are not checked without a log group.
         assert!(build(&["--stdin", "--cw-rate", "0"]).is_ok());
+    }
+
+    #[test]
+    fn checks_sqs_arguments() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/111122223333/trail";
+        let s = build(&["--sqs", url, "--sqs-visibility", "2m"]).unwrap();
+        assert_eq!(s.sqs[0].name, "trail");
+        assert_eq!(s.sqs_visibility, Duration::from_secs(120));
+        assert!(matches!(
+            build(&["--sqs", "trail"]),
+            Err(ConfigError::Aws(AwsError::Config(_)))
+        ));
+        assert!(matches!(
+            build(&[
+                "--sqs",
+                url,
+                "--sqs",
+                "https://sqs.us-east-1.amazonaws.com/444455556666/trail"
+            ]),
+            Err(ConfigError::DuplicateQueue(_))
+        ));
+        for bad in ["0s", "13h"] {
+            assert!(matches!(
+                build(&["--sqs", url, "--sqs-visibility", bad]),
+                Err(ConfigError::Visibility(_))
+            ));
+        }
     }
 }

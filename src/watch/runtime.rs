@@ -4,9 +4,13 @@
 //! stdin thread ───────────────────────(bounded channel)──┐
 //! CloudWatch followers (tokio, one per log group,        │
 //!   one shared rate limit) ─(bounded)─> forwarder ───────┤
+//! queue followers (tokio, per queue: receive + fetch     │
+//!   objects, acknowledge) ─(bounded)─> forwarder ────────┤
+//!   <─(acks: delete after the checkpoint)── ingest loop  │
 //! file tailer (inotify → wake, sweeps) ──────────────────┴─> ingest loop
 //!     (blocking thread): scan → tally (series, groups, dedup) → metrics;
-//!     checkpoints (file offsets + CloudWatch positions + counters)
+//!     checkpoints (file offsets + CloudWatch positions + finished
+//!     queue objects + counters)
 //! HTTP server (tokio) reads metrics and tally
 //! ```
 //! Shutdown (SIGTERM/SIGINT, or the ingest loop failing): the ingest loop
@@ -26,12 +30,16 @@ use tokio_util::task::TaskTracker;
 use super::changes::{Changed, Changes};
 use super::checkpoint::{self, Checkpoint, CheckpointError};
 use super::config::{ConfigError, LogFormat, Settings, WatchArgs};
+use super::queues::{EARLY_CHECKPOINT, Queues, SavedQueues};
 use super::series::SeriesTable;
 use super::server::{self, Health, Shared};
 use super::stdin::{self, Feed};
 use super::tail::{Look, StartAt, TailEvent, TailOptions, Tailer};
 use super::tally::{MessagesFrom, Now, Tally};
-use crate::aws::{self, AwsMetrics, FollowBatch, Follower, FollowerConfig, RateLimiter};
+use crate::aws::{
+    self, AwsMetrics, Delivery, FollowBatch, Follower, FollowerConfig, QueueConfig, QueueFollower,
+    RateLimiter,
+};
 use crate::events::{
     CheckpointLoaded, CheckpointWriteError, CheckpointWritten, FileClosed, FileIgnored, FileOpened,
     FileRotated, RotationKind,
@@ -103,6 +111,13 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 const FEED_CAPACITY: usize = 16;
 /// CloudWatch batches waiting between the followers and the forwarder.
 const CW_CAPACITY: usize = 4;
+/// Queue deliveries waiting between the queue followers and the
+/// forwarder.
+const QUEUE_CAPACITY: usize = 4;
+/// How long a stopping queue follower tries to delete the messages counted
+/// by the last checkpoint and to hand the others back to the queue (within
+/// the default `--shutdown-timeout`).
+const QUEUE_RELEASE: Duration = Duration::from_secs(3);
 /// How far back a log group without checkpoint is read with `--from
 /// start`.
 const CW_FROM_START: Duration = Duration::from_secs(14 * 86_400);
@@ -204,6 +219,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
         },
     );
     let mut saved_cw = BTreeMap::new();
+    let mut saved_queues = SavedQueues::default();
     // Held until watch returns: one sidecar per state directory.
     let mut _lock = None;
     if let Some(dir) = &s.state_dir {
@@ -232,6 +248,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
                 tally.restore(c.tally, now);
                 tailer.restore(c.files);
                 saved_cw = c.cloudwatch;
+                saved_queues = c.queues;
             }
             Ok(None) => {}
             Err(e) => return Err(e.into()),
@@ -282,10 +299,25 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
             }
         }
     };
-    let cloudwatch = if s.cloudwatch.is_empty() {
+    // One set of AWS metrics for every AWS source.
+    let aws_metrics = if s.cloudwatch.is_empty() && s.sqs.is_empty() {
         None
     } else {
-        Some(start_cloudwatch(&s, &metrics, saved_cw, &shutdown, &tracker, tx.clone()).await?)
+        Some(AwsMetrics::register(metrics.registry())?)
+    };
+    let cloudwatch = match &aws_metrics {
+        Some(m) if !s.cloudwatch.is_empty() => {
+            Some(start_cloudwatch(&s, m, saved_cw, &shutdown, &tracker, tx.clone()).await?)
+        }
+        _ => None,
+    };
+    let queues = match &aws_metrics {
+        Some(m) if !s.sqs.is_empty() => {
+            let mut q = start_queues(&s, m, &shutdown, &tracker, tx.clone()).await;
+            q.restore(saved_queues);
+            Some(q)
+        }
+        _ => None,
     };
     let ingest = Ingest {
         tailer,
@@ -303,6 +335,7 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
         shutdown: shutdown.clone(),
         saved: None,
         cloudwatch,
+        queues,
         streams: std::collections::HashMap::new(),
         stdin: None,
     };
@@ -362,14 +395,13 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
 /// (`--from end`) or 14 days back (`--from start`).
 async fn start_cloudwatch(
     s: &Settings,
-    metrics: &Metrics,
+    aws_metrics: &AwsMetrics,
     mut saved: BTreeMap<String, aws::Checkpoint>,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
     feed: SyncSender<Feed>,
 ) -> Result<CloudWatch, WatchError> {
     let (_, logs) = aws::context::clients(&s.aws).await;
-    let aws_metrics = AwsMetrics::register(metrics.registry())?;
     let limiter = Arc::new(RateLimiter::per_second(s.aws.cw_rate).ok_or_else(|| {
         ConfigError::Aws(aws::AwsError::Config(format!(
             "--cw-rate {} is out of range",
@@ -417,12 +449,60 @@ async fn start_cloudwatch(
         }
     });
     Ok(CloudWatch {
-        metrics: aws_metrics,
+        metrics: aws_metrics.clone(),
         waiting: positions.keys().cloned().collect(),
         offsets: BTreeMap::new(),
         positions,
         generation: 0,
     })
+}
+
+/// Start, per queue, the task that receives messages and fetches what
+/// they announce and the task that answers them (deletes after the
+/// checkpoint, visibility extensions, and at the end hands back what was
+/// not finished), and the forwarder that moves deliveries into the ingest
+/// channel.
+async fn start_queues(
+    s: &Settings,
+    aws_metrics: &AwsMetrics,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+    feed: SyncSender<Feed>,
+) -> Queues {
+    let sqs = aws::context::sqs_client(&s.aws).await;
+    let (s3, _) = aws::context::clients(&s.aws).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Delivery>(QUEUE_CAPACITY);
+    let mut ackers = std::collections::HashMap::new();
+    for spec in &s.sqs {
+        let mut cfg = QueueConfig::new(spec.clone());
+        cfg.visibility = s.sqs_visibility;
+        cfg.backoff = s.aws.backoff();
+        tracing::info!(queue = %spec.name, "following queue {}", spec.url);
+        let follower = QueueFollower::new(sqs.clone(), s3.clone(), cfg, aws_metrics.clone());
+        let (ack_tx, ack_rx) = tokio::sync::mpsc::unbounded_channel();
+        ackers.insert(spec.name.clone(), ack_tx);
+        // Ends when the ingest loop drops its senders, after its last
+        // checkpoint.
+        tracker.spawn(follower.clone().acknowledge(ack_rx, QUEUE_RELEASE));
+        let (shutdown, tx) = (shutdown.clone(), tx.clone());
+        tracker.spawn(async move {
+            if let Err(e) = follower.check().await {
+                tracing::error!(queue = %follower.name(), "{e}");
+            }
+            follower.receive(shutdown, tx).await;
+        });
+    }
+    // The followers hold the only senders: the forwarder ends with them,
+    // or when the ingest loop is gone.
+    drop(tx);
+    tracker.spawn_blocking(move || {
+        while let Some(d) = rx.blocking_recv() {
+            if feed.send(Feed::Queue(Box::new(d))).is_err() {
+                break;
+            }
+        }
+    });
+    Queues::new(aws_metrics.clone(), ackers)
 }
 
 async fn on_signal(shutdown: CancellationToken) {
@@ -480,10 +560,12 @@ struct Ingest {
     /// Change notification for the followed files.
     changes: Changes,
     shutdown: CancellationToken,
-    /// Generations of tailer, tally and CloudWatch positions at the last
-    /// checkpoint.
-    saved: Option<(u64, u64, u64)>,
+    /// Generations of tailer, tally, CloudWatch positions and finished
+    /// queue objects at the last checkpoint.
+    saved: Option<(u64, u64, u64, u64)>,
     cloudwatch: Option<CloudWatch>,
+    /// Followed SQS queues.
+    queues: Option<Queues>,
     /// The line framer of each followed file, by serial number.
     streams: std::collections::HashMap<u64, LineStream>,
     /// The line framer of stdin.
@@ -580,11 +662,12 @@ impl Ingest {
         self.tally.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn generations(&self) -> (u64, u64, u64) {
+    fn generations(&self) -> (u64, u64, u64, u64) {
         (
             self.tailer.generation(),
             self.lock().generation(),
             self.cloudwatch.as_ref().map_or(0, |c| c.generation),
+            self.queues.as_ref().map_or(0, Queues::generation),
         )
     }
 
@@ -675,6 +758,7 @@ impl Ingest {
                 tracing::info!("stdin ended; still serving")
             }
             Feed::CloudWatch(b) => self.follow_batch(b),
+            Feed::Queue(d) => self.queue_delivery(*d),
             Feed::Wake => {}
         }
     }
@@ -720,7 +804,27 @@ impl Ingest {
         }
     }
 
-    /// Write the checkpoint if anything changed since the last one.
+    /// Count what a queue message delivered. Its message is deleted after
+    /// the next checkpoint: early, when many wait for one.
+    fn queue_delivery(&mut self, d: Delivery) {
+        let Some(queues) = self.queues.as_mut() else {
+            return;
+        };
+        {
+            let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+            queues.deliver(d, &mut t, &self.scanner, Now::system());
+        }
+        if self.state_dir.is_none() {
+            // No checkpoints: nothing to wait for.
+            queues.checkpointed();
+        } else if queues.pending() >= EARLY_CHECKPOINT {
+            // A failure is counted and logged; the messages wait.
+            let _ = self.checkpoint();
+        }
+    }
+
+    /// Write the checkpoint if anything changed since the last one; then
+    /// the counted queue messages it covers are deleted.
     fn checkpoint(&mut self) -> Result<(), CheckpointError> {
         let Some(dir) = &self.state_dir else {
             return Ok(());
@@ -730,6 +834,9 @@ impl Ingest {
         if self.saved == Some(gens) {
             // The checkpoint on disk still describes the current state.
             self.health.checkpointed(now);
+            if let Some(q) = self.queues.as_mut() {
+                q.checkpointed();
+            }
             return Ok(());
         }
         let started = Instant::now();
@@ -746,6 +853,7 @@ impl Ingest {
                 .as_ref()
                 .map(|c| c.positions.clone())
                 .unwrap_or_default(),
+            queues: self.queues.as_ref().map(Queues::save).unwrap_or_default(),
             tally: self.lock().save(),
         };
         let path = checkpoint::path_in(dir);
@@ -753,6 +861,9 @@ impl Ingest {
             Ok(bytes) => {
                 self.saved = Some(gens);
                 self.health.checkpointed(now);
+                if let Some(q) = self.queues.as_mut() {
+                    q.checkpointed();
+                }
                 CheckpointWritten {
                     path: &path,
                     bytes,

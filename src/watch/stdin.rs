@@ -11,8 +11,8 @@ use std::io::{self, Read};
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
-/// What reaches the ingest loop from outside the file tailer (stdin and
-/// the CloudWatch followers).
+/// What reaches the ingest loop from outside the file tailer (stdin, the
+/// CloudWatch followers and the queue followers).
 #[derive(Debug)]
 pub enum Feed {
     /// Bytes read from stdin.
@@ -34,6 +34,9 @@ pub enum Feed {
     /// New events (or only a new position) of a followed CloudWatch Logs
     /// log group, forwarded from its follower task.
     CloudWatch(crate::aws::FollowBatch),
+    /// A queue message and what it announced, fetched, forwarded from its
+    /// queue follower.
+    Queue(Box<crate::aws::Delivery>),
     /// Nothing: wakes the loop (shutdown).
     Wake,
 }

@@ -200,6 +200,30 @@ impl Tally {
         matched
     }
 
+    /// Scan and count one whole input held in memory (an S3 object a queue
+    /// announced), as replay scans a file: decompressed, its format
+    /// detected, framed. Returns whether it was damaged (any input error
+    /// found in it, all counted).
+    pub fn scan_object(
+        &mut self,
+        scanner: &Scanner,
+        from: MessagesFrom<'_>,
+        bytes: &[u8],
+        now: Now,
+    ) -> bool {
+        let mut damaged = false;
+        let summary = scanner.scan_stream(bytes, from.origin, &mut |ev| {
+            damaged |= matches!(ev, ScanEvent::Error(_));
+            self.event(ev, now);
+        });
+        self.agg.input_read();
+        if let Some(why) = crate::scan::skip_reason(summary.format) {
+            self.agg.input_skipped(why);
+        }
+        self.scanned(from.kind, from.source, summary.stats, now);
+        damaged
+    }
+
     /// Count an input error found outside scanning (an unreadable file).
     pub fn error(&mut self, e: InputError) {
         InputSkippedError { error: &e }.emit(&self.metrics);
