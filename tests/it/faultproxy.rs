@@ -1,7 +1,7 @@
 //! A tiny fault-injecting HTTP/1.1 proxy on loopback, in front of moto: it
 //! answers the first N requests of an operation with a throttling error, a
-//! 5xx or an AccessDenied, then forwards everything to moto. The real SDK
-//! talks to it as to AWS.
+//! 5xx or an AccessDenied (or stalls one answer half-way), then forwards
+//! everything to moto. The real SDK talks to it as to AWS.
 //!
 //! One request per connection (the proxy answers `Connection: close`), which
 //! keeps the framing trivial and is valid HTTP/1.1.
@@ -23,6 +23,25 @@ pub enum Op {
     ListObjectsV2,
     /// S3 `GetObject` (`GET /bucket/key`).
     GetObject,
+    /// SQS `ReceiveMessage` (by `X-Amz-Target`).
+    ReceiveMessage,
+    /// SQS `DeleteMessageBatch`.
+    DeleteMessageBatch,
+    /// SQS `ChangeMessageVisibilityBatch`.
+    ChangeMessageVisibilityBatch,
+}
+
+impl Op {
+    /// Operations answered in the JSON protocols (the others are S3's XML).
+    fn json(self) -> Option<&'static str> {
+        match self {
+            Op::FilterLogEvents => Some("1.1"),
+            Op::ReceiveMessage | Op::DeleteMessageBatch | Op::ChangeMessageVisibilityBatch => {
+                Some("1.0")
+            }
+            Op::ListObjectsV2 | Op::GetObject => None,
+        }
+    }
 }
 
 /// What to answer instead of forwarding.
@@ -34,6 +53,9 @@ pub enum Fault {
     ServerError,
     /// 400 AccessDeniedException (JSON) or 403 AccessDenied (S3).
     Denied,
+    /// Forward, relay the answer's head and half its body, then hold the
+    /// rest until [`FaultProxy::release`] (or the client goes away).
+    Stall,
 }
 
 /// Answer the first `times` requests of `op` with `fault`.
@@ -51,6 +73,9 @@ struct State {
     rules: Mutex<Vec<Rule>>,
     injected: AtomicU32,
     forwarded: AtomicU32,
+    stalled: AtomicU32,
+    release: tokio::sync::Notify,
+    released: std::sync::atomic::AtomicBool,
 }
 
 /// A running proxy; stopped on drop.
@@ -72,6 +97,9 @@ impl FaultProxy {
             rules: Mutex::new(rules),
             injected: AtomicU32::new(0),
             forwarded: AtomicU32::new(0),
+            stalled: AtomicU32::new(0),
+            release: tokio::sync::Notify::new(),
+            released: std::sync::atomic::AtomicBool::new(false),
         });
         let stop = CancellationToken::new();
         let (st, sp) = (state.clone(), stop.clone());
@@ -121,6 +149,26 @@ impl FaultProxy {
     pub fn forwarded(&self) -> u32 {
         self.state.forwarded.load(Ordering::SeqCst)
     }
+
+    /// Answers stalled half-way so far (the client holds half a body).
+    pub fn stalled(&self) -> u32 {
+        self.state.stalled.load(Ordering::SeqCst)
+    }
+
+    /// Let the stalled answers finish.
+    pub fn release(&self) {
+        self.state.released.store(true, Ordering::SeqCst);
+        self.state.release.notify_waiters();
+    }
+
+    /// Add a rule.
+    pub fn add(&self, rule: Rule) {
+        self.state
+            .rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rule);
+    }
 }
 
 impl Drop for FaultProxy {
@@ -168,8 +216,18 @@ async fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
 
 fn op_of(head: &str) -> Option<Op> {
     let lower = head.to_ascii_lowercase();
-    if lower.contains("x-amz-target: logs_20140328.filterlogevents") {
-        return Some(Op::FilterLogEvents);
+    for (target, op) in [
+        ("logs_20140328.filterlogevents", Op::FilterLogEvents),
+        ("amazonsqs.receivemessage", Op::ReceiveMessage),
+        ("amazonsqs.deletemessagebatch", Op::DeleteMessageBatch),
+        (
+            "amazonsqs.changemessagevisibilitybatch",
+            Op::ChangeMessageVisibilityBatch,
+        ),
+    ] {
+        if lower.contains(&format!("x-amz-target: {target}\r\n")) {
+            return Some(op);
+        }
     }
     let line = head.lines().next()?;
     let mut parts = line.split(' ');
@@ -188,7 +246,8 @@ fn op_of(head: &str) -> Option<Op> {
 }
 
 fn fault_response(op: Op, fault: Fault, n: u32) -> Vec<u8> {
-    let json = op == Op::FilterLogEvents;
+    let version = op.json();
+    let json = version.is_some();
     let (status, code, message) = match (fault, json) {
         (Fault::Throttle, true) => ("400 Bad Request", "ThrottlingException", "Rate exceeded"),
         (Fault::Throttle, false) => (
@@ -212,10 +271,15 @@ fn fault_response(op: Op, fault: Fault, n: u32) -> Vec<u8> {
             "User: arn:aws:iam::123456789012:user/denytrail is not authorized to perform: logs:FilterLogEvents",
         ),
         (Fault::Denied, false) => ("403 Forbidden", "AccessDenied", "Access Denied"),
+        (Fault::Stall, _) => unreachable!("a stall is forwarded"),
     };
-    let (ctype, body) = if json {
+    let (ctype, body) = if let Some(v) = version {
         (
-            "application/x-amz-json-1.1",
+            if v == "1.0" {
+                "application/x-amz-json-1.0"
+            } else {
+                "application/x-amz-json-1.1"
+            },
             format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
         )
     } else {
@@ -248,7 +312,8 @@ async fn serve(mut conn: TcpStream, upstream: SocketAddr, st: Arc<State>) {
         rule.times -= 1;
         Some((op, rule.fault))
     });
-    if let Some((op, f)) = fault {
+    let stall = matches!(fault, Some((_, Fault::Stall)));
+    if let Some((op, f)) = fault.filter(|_| !stall) {
         let n = st.injected.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = conn.write_all(&fault_response(op, f, n)).await;
         let _ = conn.shutdown().await;
@@ -275,6 +340,23 @@ async fn serve(mut conn: TcpStream, upstream: SocketAddr, st: Arc<State>) {
     if up.read_to_end(&mut resp).await.is_err() {
         return;
     }
-    let _ = conn.write_all(&resp).await;
+    if stall {
+        let head_end = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(resp.len(), |i| i + 4);
+        let half = head_end + (resp.len() - head_end) / 2;
+        if conn.write_all(&resp[..half]).await.is_err() || conn.flush().await.is_err() {
+            return;
+        }
+        let released = st.release.notified();
+        st.stalled.fetch_add(1, Ordering::SeqCst);
+        if !st.released.load(Ordering::SeqCst) {
+            released.await;
+        }
+        let _ = conn.write_all(&resp[half..]).await;
+    } else {
+        let _ = conn.write_all(&resp).await;
+    }
     let _ = conn.shutdown().await;
 }

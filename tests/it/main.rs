@@ -18,3 +18,4 @@ mod util;
 mod watch;
 mod watch_cloudwatch;
 mod watch_http;
+mod watch_sqs;

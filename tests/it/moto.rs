@@ -138,6 +138,18 @@ impl Moto {
         (s3, aws_sdk_cloudwatchlogs::Client::new(&sdk))
     }
 
+    /// An SQS client on `endpoint`.
+    pub async fn sqs(endpoint: &str) -> aws_sdk_sqs::Client {
+        let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test");
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(endpoint)
+            .load()
+            .await;
+        aws_sdk_sqs::Client::new(&sdk)
+    }
+
     /// A denytrail command with the fake credentials and this endpoint.
     pub fn denytrail(&self, endpoint: &str) -> Command {
         let mut c = Command::new(crate::util::bin());
