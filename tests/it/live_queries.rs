@@ -3,18 +3,21 @@
 //! that gives every metric of a file source some series: PassRole and
 //! CodeGuru Profiler denials, an explicit deny in an SCP, an authentication
 //! failure, a repeated delivery, a bad JSON line containing AccessDenied,
-//! and more principals than `--max-series` (folding).
+//! and more principals than `--max-series` (folding); and with CloudTrail
+//! objects announced on an SQS queue (moto), for the queue metrics.
 //!
 //! An expression fails the test when Prometheus rejects it, or when it
 //! returns nothing although the corpus guarantees a result. Expressions on
-//! the AWS sources' metrics (`denytrail_aws_*`, `denytrail_cloudwatch_*`)
-//! only have to evaluate: a file source does not produce them.
+//! the other AWS sources' metrics (`denytrail_aws_*`,
+//! `denytrail_cloudwatch_*`) only have to evaluate.
 
 use std::time::Duration;
 
 use crate::deploy::{alert_exprs, dashboard_exprs};
+use crate::moto::Moto;
 use crate::prom::{Prometheus, eventually};
 use crate::watch::{Watch, append, denial_line, scp_denial_line};
+use crate::watch_sqs::{Trail, ct_key, records_gz};
 
 fn auth_failure_line(id: &str) -> String {
     let rec = serde_json::json!({
@@ -96,18 +99,39 @@ fn every_dashboard_and_alert_expression_works_on_live_data() {
     append(&log, &corpus(1));
     let glob = dir.path().join("*.log").display().to_string();
     let state = dir.path().join("state").display().to_string();
-    let w = Watch::start(&[
-        "--file",
-        &format!("app-logs={glob}"),
-        "--from",
-        "start",
-        "--state-dir",
-        &state,
-        "--max-series",
-        "3",
-        "--poll-interval",
-        "50ms",
-    ]);
+    let moto = Moto::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let trail = rt.block_on(Trail::create(&moto, "live", 5, true));
+    let object = |round: u32| {
+        let lines = denial_line("queued", "iam:PassRole", &format!("queued-{round}"));
+        rt.block_on(trail.put(
+            &ct_key("123456789012", &format!("round-{round}")),
+            records_gz(&lines),
+        ));
+    };
+    object(1);
+    let w = Watch::start_env(
+        &[
+            "--file",
+            &format!("app-logs={glob}"),
+            "--sqs",
+            &trail.queue,
+            "--endpoint-url",
+            &moto.url,
+            "--from",
+            "start",
+            "--state-dir",
+            &state,
+            "--max-series",
+            "3",
+            "--poll-interval",
+            "50ms",
+        ],
+        crate::moto::ENV,
+    );
     let p = Prometheus::start(std::slice::from_ref(&w.addr));
     // Round 1 scraped, then round 2: every counter then has an increase
     // between two samples, which rate() and increase() need.
@@ -119,6 +143,7 @@ fn every_dashboard_and_alert_expression_works_on_live_data() {
         }
     });
     append(&log, &corpus(2));
+    object(2);
 
     let mut exprs: Vec<(&str, &String, bool)> = Vec::new();
     for e in &dashboards {

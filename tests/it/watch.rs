@@ -169,6 +169,20 @@ impl Watch {
         Self::start_with(args, false)
     }
 
+    /// Same, with `env` set (and `AWS_PROFILE` unset).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Watch {
+        let mut cmd = Command::new(bin());
+        cmd.arg("watch")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("DENYTRAIL_LOG", "info")
+            .envs(env.iter().copied())
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        let (child, addr, logs) = spawn_listening(cmd);
+        Watch::from_spawned(child, addr, logs)
+    }
+
     /// Same, with a pipe on stdin.
     pub fn start_with(args: &[&str], stdin: bool) -> Watch {
         let listen: &[&str] = if args.contains(&"--listen") {

@@ -40,16 +40,17 @@ fn rt() -> tokio::runtime::Runtime {
 /// A bucket and a queue (with a dead-letter queue after `max_receive`
 /// receives) on moto; with `notify`, the bucket announces every object
 /// created on the queue.
-struct Trail {
+pub struct Trail {
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
     bucket: String,
-    queue: String,
+    /// The queue's URL.
+    pub queue: String,
     dlq: String,
 }
 
 impl Trail {
-    async fn create(moto: &Moto, name: &str, max_receive: u32, notify: bool) -> Trail {
+    pub async fn create(moto: &Moto, name: &str, max_receive: u32, notify: bool) -> Trail {
         let (s3, _) = Moto::clients(&moto.url).await;
         let sqs = Moto::sqs(&moto.url).await;
         let bucket = format!("{name}-trail");
@@ -109,7 +110,7 @@ impl Trail {
         }
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>) {
+    pub async fn put(&self, key: &str, body: Vec<u8>) {
         self.s3
             .put_object()
             .bucket(&self.bucket)
@@ -358,7 +359,7 @@ fn wait_drained(rt: &tokio::runtime::Runtime, t: &Trail, what: &str) {
 }
 
 /// A `{"Records":[…]}` document of JSON lines, gzipped.
-fn records_gz(lines: &str) -> Vec<u8> {
+pub fn records_gz(lines: &str) -> Vec<u8> {
     let doc = format!(
         "{{\"Records\":[{}]}}",
         lines.lines().collect::<Vec<_>>().join(",")
@@ -368,7 +369,7 @@ fn records_gz(lines: &str) -> Vec<u8> {
     gz.finish().expect("gzip")
 }
 
-fn ct_key(account: &str, name: &str) -> String {
+pub fn ct_key(account: &str, name: &str) -> String {
     format!(
         "AWSLogs/{ORG}/{account}/CloudTrail/us-east-1/2024/05/01/{account}_CloudTrail_us-east-1_20240501T1200Z_{name}.json.gz"
     )
