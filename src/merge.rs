@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::aggregate::shard::{STATE_VERSION, ShardMerger, UnknownGroup};
+use crate::aggregate::shard::{REPLICA, STATE_VERSION, ShardMerger, ShardState, UnknownGroup};
 use crate::replay::Shard;
 use crate::report::{Run, SCHEMA_VERSION, ShardStateFile, Summary};
 use crate::shardfile::{self, ShardFileError};
@@ -26,7 +26,7 @@ use crate::shardfile::{self, ShardFileError};
 pub enum MergeError {
     /// A report that is not a shard report.
     #[error(
-        "{0}: not a shard report (no summary.shard or no shard_state): make shard reports with `replay --shard I/N --format json --output FILE`"
+        "{0}: not a shard report (no summary.shard or no shard_state) nor a replica's /report (no replica state): make shard reports with `replay --shard I/N --format json --output FILE`, and merge replicas' reports only with one another"
     )]
     NotAShard(PathBuf),
     /// A report written by a version of the schema merge cannot read.
@@ -118,10 +118,17 @@ pub struct ShardReport {
     /// The state file beside it.
     #[serde(default)]
     pub shard_state: Option<ShardStateFile>,
+    /// A `watch` replica's state (its `/report` when it follows queues).
+    #[serde(default)]
+    pub replica: Option<Box<ShardState>>,
 }
 
-/// Merge the shard reports read from `reports` (path and report).
+/// Merge the shard reports read from `reports` (path and report), or the
+/// `/report`s of `watch` replicas that shared queues.
 pub fn merge(reports: Vec<(PathBuf, ShardReport)>) -> Result<Run, MergeError> {
+    if reports.iter().any(|(_, r)| r.replica.is_some()) {
+        return merge_replicas(reports);
+    }
     let mut shards: Vec<(Shard, PathBuf, ShardReport)> = Vec::with_capacity(reports.len());
     for (path, r) in reports {
         if !(OLDEST_MERGED_VERSION..=SCHEMA_VERSION).contains(&r.version) {
@@ -244,5 +251,51 @@ pub fn merge(reports: Vec<(PathBuf, ShardReport)>) -> Result<Run, MergeError> {
                 })?;
         }
     }
+    Ok(Run::new(merger.finish().finish(), scope, None))
+}
+
+/// Merge the `/report`s of `watch` replicas: each counted what it took
+/// from the queues they share, so their groups and counters add up (an
+/// event delivered to two replicas, in two objects, is counted by each:
+/// replicas keep no event records).
+fn merge_replicas(reports: Vec<(PathBuf, ShardReport)>) -> Result<Run, MergeError> {
+    let mut merger = ShardMerger::new();
+    let mut first: Option<(PathBuf, String, usize)> = None;
+    for (path, r) in reports {
+        if r.version != SCHEMA_VERSION {
+            return Err(MergeError::Version {
+                path,
+                found: r.version,
+            });
+        }
+        let Some(state) = r.replica else {
+            return Err(MergeError::NotAShard(path));
+        };
+        if state.version != STATE_VERSION || state.shard != REPLICA {
+            return Err(MergeError::State(ShardFileError::Damaged {
+                path,
+                what: format!(
+                    "its replica state is {} version {}, not {REPLICA} version {STATE_VERSION}",
+                    state.shard, state.version
+                ),
+            }));
+        }
+        match &first {
+            Some((p, scope, k)) if *scope != state.scope || *k != state.list_max => {
+                return Err(MergeError::Settings {
+                    first: p.clone(),
+                    second: path,
+                    what: format!(
+                        "scope {scope:?}, --list-max {k} and scope {:?}, --list-max {}",
+                        state.scope, state.list_max
+                    ),
+                });
+            }
+            Some(_) => {}
+            None => first = Some((path, state.scope.clone(), state.list_max)),
+        }
+        merger.shard(*state);
+    }
+    let scope = first.map(|f| f.1).unwrap_or_default();
     Ok(Run::new(merger.finish().finish(), scope, None))
 }

@@ -29,8 +29,12 @@ use crate::input::InputError;
 /// Version of the shard state format.
 pub const STATE_VERSION: u32 = 1;
 
+/// The `shard` of the state a `watch` replica serves in its `/report`
+/// (replicas share a queue, not a numbered split of the inputs).
+pub const REPLICA: &str = "replica";
+
 /// A shard's groups and counters, written before its event records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardState {
     /// [`STATE_VERSION`].
     pub version: u32,

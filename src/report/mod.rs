@@ -301,6 +301,11 @@ pub struct Report {
     /// was read from it (as `denytrail_last_event_timestamp_seconds`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_event: BTreeMap<String, f64>,
+    /// `watch` only: its groups and counters as its aggregate holds them,
+    /// so that `denytrail merge` of several replicas' reports gives the
+    /// groups of one process that read everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<Box<crate::aggregate::shard::ShardState>>,
 }
 
 fn strings(l: ListView<'_>) -> Vec<String> {
@@ -448,6 +453,7 @@ impl Run {
             shard_state: self.shard_state.clone(),
             timeline: Some(self.timeline.clone()),
             last_event: self.last_event.clone(),
+            replica: None,
         }
     }
 
@@ -462,6 +468,7 @@ impl Run {
                 shard_state: self.shard_state.as_ref(),
                 timeline: Some(&self.timeline),
                 last_event: &self.last_event,
+                replica: None,
             },
         )
     }
@@ -537,6 +544,7 @@ impl Report {
                 shard_state: self.shard_state.as_ref(),
                 timeline: self.timeline.as_ref(),
                 last_event: &self.last_event,
+                replica: self.replica.as_deref(),
             },
         );
         String::from_utf8(out).unwrap_or_default()
@@ -668,6 +676,7 @@ struct Tail<'a> {
     shard_state: Option<&'a ShardStateFile>,
     timeline: Option<&'a Timeline>,
     last_event: &'a BTreeMap<String, f64>,
+    replica: Option<&'a crate::aggregate::shard::ShardState>,
 }
 
 /// The JSON layout: one object, the summary on one line, each group on a
@@ -750,6 +759,10 @@ fn write_json(
     if !tail.last_event.is_empty() {
         w.write_all(b",\n\"last_event\":")?;
         serde_json::to_writer(&mut *w, tail.last_event)?;
+    }
+    if let Some(r) = tail.replica {
+        w.write_all(b",\n\"replica\":")?;
+        serde_json::to_writer(&mut *w, r)?;
     }
     w.write_all(b"}\n")
 }

@@ -254,6 +254,10 @@ async fn watch(s: Settings, dispatch: tracing::Dispatch) -> Result<(), WatchErro
             Err(e) => return Err(e.into()),
         }
     }
+    if !s.sqs.is_empty() {
+        // Replicas may share the queues: /report carries what merge needs.
+        tally.share_state();
+    }
     let tally = Arc::new(Mutex::new(tally));
     let health = Arc::new(Health::new(s.state_dir.is_some(), now));
 

@@ -319,7 +319,7 @@ async fn report(State(s): State<Shared>, headers: HeaderMap, boot: String) -> Re
             if fresh {
                 return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
             }
-            (t.report(), etag)
+            (t.served_report(), etag)
         }
         Err(_) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, "counting stopped\n").into_response();

@@ -15,6 +15,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::series::{SavedSeries, SeriesTable};
+use crate::aggregate::shard::{REPLICA, STATE_VERSION, ShardState};
 use crate::aggregate::{self, Added, Aggregator, ErrorList, Group};
 use crate::classify::Denial;
 use crate::events::{
@@ -93,6 +94,8 @@ pub struct Tally {
     generation: u64,
     /// Per configured source, Unix time of the newest record read.
     last_event: BTreeMap<String, f64>,
+    /// `/report` carries the state `merge` needs.
+    replica: bool,
 }
 
 impl Tally {
@@ -117,6 +120,7 @@ impl Tally {
             scope,
             generation: 0,
             last_event: BTreeMap::new(),
+            replica: false,
         }
     }
 
@@ -318,6 +322,33 @@ impl Tally {
         let mut run = Run::new(self.agg.snapshot(), self.scope.clone(), None);
         run.last_event = self.last_event.clone();
         run.report()
+    }
+
+    /// The report `/report` serves: [`Tally::report`], and for a replica
+    /// (a sidecar following queues, which others may share) its groups and
+    /// counters as the aggregate holds them, for `denytrail merge`.
+    pub fn served_report(&self) -> Report {
+        let mut r = self.report();
+        if self.replica {
+            let f = self.agg.snapshot();
+            r.replica = Some(Box::new(ShardState {
+                version: STATE_VERSION,
+                shard: REPLICA.to_string(),
+                scope: self.scope.clone(),
+                list_max: self.agg.list_max(),
+                totals: f.totals,
+                groups: f.groups,
+                errors: f.errors,
+                timeline: f.timeline,
+                events: 0,
+            }));
+        }
+        r
+    }
+
+    /// Serve the replica state in `/report` ([`Tally::served_report`]).
+    pub fn share_state(&mut self) {
+        self.replica = true;
     }
 
     /// The aggregate.
