@@ -71,14 +71,16 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
-/// Build the S3 and CloudWatch Logs clients. With a custom endpoint (flag or
-/// `AWS_ENDPOINT_URL`), S3 uses path-style addressing.
+/// Build the S3 and CloudWatch Logs clients. With a custom endpoint for S3
+/// (the flag, `AWS_ENDPOINT_URL`, or S3's own `AWS_ENDPOINT_URL_S3` or
+/// profile `services` section, which the SDK takes over the general one),
+/// S3 uses path-style addressing.
 pub async fn clients(conn: &AwsConnArgs) -> (aws_sdk_s3::Client, aws_sdk_cloudwatchlogs::Client) {
     let sdk = conn.sdk_config().await;
     let timeouts = timeouts();
     let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
         .timeout_config(timeouts.clone())
-        .force_path_style(sdk.endpoint_url().is_some())
+        .force_path_style(sdk.endpoint_url().is_some() || own_endpoint(&sdk, "S3"))
         .build();
     let logs_conf = aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
         .timeout_config(timeouts)
@@ -87,4 +89,21 @@ pub async fn clients(conn: &AwsConnArgs) -> (aws_sdk_s3::Client, aws_sdk_cloudwa
         aws_sdk_s3::Client::from_conf(s3_conf),
         aws_sdk_cloudwatchlogs::Client::from_conf(logs_conf),
     )
+}
+
+/// Whether the environment or the profile names an endpoint for this
+/// service alone (`AWS_ENDPOINT_URL_<SERVICE>`, a profile's `services`
+/// section), as the SDK's client builders look it up.
+fn own_endpoint(sdk: &aws_config::SdkConfig, service: &str) -> bool {
+    let Ok(key) = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id(service)
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+    else {
+        return false;
+    };
+    sdk.service_config()
+        .and_then(|c| c.load_config(key))
+        .is_some()
 }
