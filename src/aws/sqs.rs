@@ -49,6 +49,11 @@ pub const BUFFER_BYTES: u64 = 128 << 20;
 pub const MAX_OBJECT: u64 = 1 << 30;
 /// Messages whose objects are downloaded at once, per queue.
 const DOWNLOADS: usize = 16;
+/// Messages received but not yet handed to the consumer, per queue, at
+/// most: enough to keep the downloads busy. Receiving far ahead of what
+/// is read would hold messages invisible that another replica could read
+/// now, and give the visibility extensions more to do.
+const PREFETCH: usize = 4 * DOWNLOADS;
 /// Messages per ReceiveMessage (the API's maximum).
 const BATCH: usize = 10;
 /// The policy file granting what this source needs.
@@ -202,6 +207,8 @@ struct InFlight {
     since: Instant,
     /// Counted and checkpointed: to delete (again, after a failed delete).
     delete: bool,
+    /// Handed to the consumer (its objects fetched).
+    handed: bool,
 }
 
 /// State shared by the receiving and the acknowledging task.
@@ -299,10 +306,16 @@ impl QueueFollower {
         let mut fetching = tokio::task::JoinSet::new();
         while !shutdown.is_cancelled() {
             while fetching.try_join_next().is_some() {}
-            // Hold at most MAX_IN_FLIGHT messages.
+            // Hold at most MAX_IN_FLIGHT messages, PREFETCH of them not
+            // handed out yet.
             loop {
                 let freed = s.freed.notified();
-                if s.lock().len() + BATCH <= MAX_IN_FLIGHT {
+                let room = {
+                    let flight = s.lock();
+                    let waiting = flight.values().filter(|m| !m.handed).count();
+                    flight.len() + BATCH <= MAX_IN_FLIGHT && waiting + BATCH <= PREFETCH
+                };
+                if room {
                     break;
                 }
                 tokio::select! {
@@ -339,8 +352,13 @@ impl QueueFollower {
                 let (me, out) = (self.clone(), out.clone());
                 fetching.spawn(async move {
                     let d = me.shared.clone().fetch(m).await;
+                    let receipt = d.receipt.clone();
                     // The consumer is gone: shutting down.
                     let _ = out.send(d).await;
+                    if let Some(m) = me.shared.lock().get_mut(&receipt) {
+                        m.handed = true;
+                    }
+                    me.shared.freed.notify_waiters();
                 });
             }
         }
@@ -353,24 +371,45 @@ impl QueueFollower {
     pub async fn acknowledge(self, mut acks: mpsc::UnboundedReceiver<Ack>, last: Duration) {
         let s = &self.shared;
         let every = (s.cfg.visibility / 3).max(Duration::from_millis(200));
-        let mut tick = tokio::time::interval((every / 2).max(Duration::from_millis(100)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                a = acks.recv() => {
-                    let Some(first) = a else { break };
-                    let mut batch = vec![first];
-                    while let Ok(a) = acks.try_recv() {
-                        batch.push(a);
+        let ticker = || {
+            let mut t = tokio::time::interval((every / 2).max(Duration::from_millis(100)));
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        };
+        let answering = async {
+            let mut retry = ticker();
+            loop {
+                tokio::select! {
+                    a = acks.recv() => {
+                        let Some(first) = a else { break };
+                        let mut batch = vec![first];
+                        while let Ok(a) = acks.try_recv() {
+                            batch.push(a);
+                        }
+                        s.answer(batch).await;
                     }
-                    s.answer(batch).await;
-                }
-                _ = tick.tick() => {
-                    s.delete_pending().await;
-                    s.extend(every).await;
-                    s.set_lag();
+                    _ = retry.tick() => {
+                        s.delete_pending().await;
+                        s.set_lag();
+                    }
                 }
             }
+        };
+        // Visibility is kept on its own schedule, beside the deletes: a
+        // slow or stalled DeleteMessageBatch must never hold it up, or a
+        // message counted here would become visible and be counted by
+        // another replica too.
+        let extending = async {
+            let mut tick = ticker();
+            loop {
+                tick.tick().await;
+                s.extend(every).await;
+                s.set_lag();
+            }
+        };
+        tokio::select! {
+            _ = answering => {}
+            _ = extending => {}
         }
         let end = async {
             s.delete_pending().await;
@@ -447,6 +486,7 @@ impl Shared {
                     sent_ms,
                     since: Instant::now(),
                     delete: false,
+                    handed: false,
                 },
             );
             received.push(Received {
@@ -747,13 +787,21 @@ impl Shared {
                         }
                     }
                     for f in &out.failed {
-                        tracing::warn!(
-                            queue = %self.cfg.spec.name,
-                            code = %f.code,
-                            "cannot change the visibility of a message being handled ({}): \
-                             another consumer may receive it too",
-                            f.message.as_deref().unwrap_or("no message")
-                        );
+                        // One deleted meanwhile needs no visibility.
+                        let held =
+                            f.id.parse::<usize>()
+                                .ok()
+                                .and_then(|i| chunk.get(i))
+                                .is_some_and(|r| flight.contains_key(r));
+                        if held {
+                            tracing::warn!(
+                                queue = %self.cfg.spec.name,
+                                code = %f.code,
+                                "cannot change the visibility of a message being handled ({}): \
+                                 another consumer may receive it too",
+                                f.message.as_deref().unwrap_or("no message")
+                            );
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(queue = %self.cfg.spec.name, "{e}"),

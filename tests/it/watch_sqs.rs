@@ -823,3 +823,74 @@ fn watch_sqs_counts_exactly_through_throttling_and_server_errors() {
     }
     stop(w);
 }
+
+/// A replica whose deletes hang keeps every message it holds invisible:
+/// visibility is extended beside the deletes, not behind them, so another
+/// replica never receives (and counts again) what the first one counted.
+/// Before, a DeleteMessageBatch that did not answer held up the
+/// extensions; the counted messages came back to the queue after
+/// `--sqs-visibility` and the other replica counted them too (the
+/// catch-up benchmark counted 2 objects twice in 2,000).
+#[test]
+fn watch_sqs_a_hung_delete_never_hands_a_counted_message_to_another_replica() {
+    let moto = Moto::start();
+    let rt = rt();
+    let trail = rt.block_on(Trail::create(&moto, "hung", 10, true));
+    let proxy = FaultProxy::start(
+        moto.addr,
+        vec![Rule {
+            op: Op::DeleteMessageBatch,
+            fault: Fault::Stall,
+            times: 1,
+        }],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let truth = corpus(&dir.path().join("corpus"), 51, 1500);
+    let (objects, _) = rt.block_on(trail.upload(&dir.path().join("corpus")));
+    let visibility = ["--sqs-visibility", "2s"];
+    let first = replica(&proxy.url, &trail.queue, &dir.path().join("a"), &visibility);
+    let q = queue_name(&trail.queue).to_string();
+    let want = default_scope(&truth);
+    wait_denials(&first, &want);
+    eventually(Duration::from_secs(30), "a delete to hang", || {
+        if proxy.stalled() == 1 {
+            Ok(())
+        } else {
+            Err(first.log())
+        }
+    });
+    let received = sample(
+        &first.metrics().expect("metrics"),
+        &format!("denytrail_sqs_messages_received_total{{queue=\"{q}\"}}"),
+    );
+    assert_eq!(received, (objects + 1) as f64, "every message is held");
+    let second = replica(&moto.url, &trail.queue, &dir.path().join("b"), &visibility);
+    // Two visibility timeouts pass (an extension every third of one)
+    // while the second replica polls the queue.
+    let extensions = |w: &Watch| {
+        sample(
+            &w.metrics().unwrap_or_default(),
+            r#"denytrail_aws_api_calls_total{operation="ChangeMessageVisibility",outcome="ok"}"#,
+        )
+    };
+    let before = extensions(&first);
+    eventually(
+        Duration::from_secs(30),
+        "the held messages to be extended past two visibility timeouts",
+        || match extensions(&first) - before {
+            n if n >= 6.0 => Ok(()),
+            n => Err(format!("{n} extensions\n{}", first.log())),
+        },
+    );
+    proxy.release();
+    wait_drained(&rt, &trail, "every message to be deleted");
+    let read = sample(
+        &second.metrics().expect("metrics"),
+        &format!("denytrail_sqs_objects_read_total{{queue=\"{q}\"}}"),
+    );
+    assert_eq!(read, 0.0, "the second replica read a held object:\n{}", second.log());
+    assert_eq!(denials(&second.metrics().expect("metrics")), Counts::new());
+    assert_eq!(denials(&first.metrics().expect("metrics")), want);
+    stop(first);
+    stop(second);
+}
