@@ -412,8 +412,26 @@ fn watch_sqs_counts_an_organisation_trail_with_one_then_two_replicas() {
     add(&mut want, &default_scope(&truth_b));
     prom.wait_denials(&want);
     wait_drained(&rt, &trail, "every message to be deleted");
-
     let q = queue_name(&trail.queue);
+    // The queue is empty once moto has taken the last delete; a replica
+    // counts it when the answer reaches it.
+    let deleted_series = format!("denytrail_sqs_messages_deleted_total{{queue=\"{q}\"}}");
+    eventually(
+        Duration::from_secs(30),
+        "the replicas to count every delete",
+        || {
+            let n: f64 = [&one, &two]
+                .iter()
+                .map(|w| sample(&w.metrics().expect("metrics"), &deleted_series))
+                .sum();
+            if n >= (objects_a + objects_b + 1) as f64 {
+                Ok(())
+            } else {
+                Err(format!("{n} deletes counted"))
+            }
+        },
+    );
+
     let texts = [&one, &two].map(|w| w.metrics().expect("metrics"));
     let read = |name: &str| -> Vec<f64> {
         texts
@@ -888,7 +906,12 @@ fn watch_sqs_a_hung_delete_never_hands_a_counted_message_to_another_replica() {
         &second.metrics().expect("metrics"),
         &format!("denytrail_sqs_objects_read_total{{queue=\"{q}\"}}"),
     );
-    assert_eq!(read, 0.0, "the second replica read a held object:\n{}", second.log());
+    assert_eq!(
+        read,
+        0.0,
+        "the second replica read a held object:\n{}",
+        second.log()
+    );
     assert_eq!(denials(&second.metrics().expect("metrics")), Counts::new());
     assert_eq!(denials(&first.metrics().expect("metrics")), want);
     stop(first);
