@@ -373,8 +373,29 @@ fn has_mark(s: &str) -> bool {
 /// `s` with every `part` (left to right, not overlapping) replaced by
 /// `mark`, as `str::replace` does; `s` itself back when `part` is absent.
 fn replace_all(s: String, part: &str, mark: char) -> String {
-    let mut hits = memchr::memmem::find_iter(s.as_bytes(), part.as_bytes()).peekable();
-    if hits.peek().is_none() {
+    let (h, p) = (s.as_bytes(), part.as_bytes());
+    let mut hits = Vec::new();
+    match p.first() {
+        None => return s,
+        // A message is a few hundred bytes: candidates by their first
+        // byte cost less than building a searcher (`memmem` builds one per
+        // call) for every example offered. Longer texts, where a naive
+        // match could be slow, take the searcher.
+        Some(&first) if h.len() <= 1024 => {
+            let mut i = 0;
+            while let Some(off) = memchr::memchr(first, &h[i..]) {
+                let at = i + off;
+                if h[at..].starts_with(p) {
+                    hits.push(at);
+                    i = at + p.len();
+                } else {
+                    i = at + 1;
+                }
+            }
+        }
+        Some(_) => hits.extend(memchr::memmem::find_iter(h, p)),
+    }
+    if hits.is_empty() {
         return s;
     }
     let mut out = String::with_capacity(s.len());
@@ -668,6 +689,41 @@ impl Group {
         Some(out)
     }
 
+    /// `m` compared with [`Group::example_message`], without spelling the
+    /// example out: a tie in time compares them for each denial.
+    fn example_cmp(&self, m: &str) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        let t = self.example_template()?;
+        if !has_mark(t) {
+            return Some(m.cmp(t));
+        }
+        let parts = [
+            self.principal(),
+            self.action(),
+            self.get(self.example_session).unwrap_or(""),
+            self.get(self.example_resource).unwrap_or(""),
+        ];
+        let mut rest = m.as_bytes();
+        let mut buf = [0u8; 4];
+        for c in t.chars() {
+            let piece = match MARKS.iter().position(|&k| k == c) {
+                Some(i) => parts[i].as_bytes(),
+                None => c.encode_utf8(&mut buf).as_bytes(),
+            };
+            let n = piece.len().min(rest.len());
+            match rest[..n].cmp(&piece[..n]) {
+                Ordering::Equal if rest.len() < piece.len() => return Some(Ordering::Less),
+                Ordering::Equal => rest = &rest[n..],
+                o => return Some(o),
+            }
+        }
+        Some(if rest.is_empty() {
+            Ordering::Equal
+        } else {
+            Ordering::Greater
+        })
+    }
+
     fn example_template(&self) -> Option<&str> {
         match &self.example {
             Example::None => None,
@@ -929,7 +985,7 @@ impl Group {
         let better = matches!(self.example, Example::None)
             || match (time, self.first_seen()) {
                 (Some(t), Some(f)) if earlier(t, f) => true,
-                (t, f) if t == f => self.example_message().is_some_and(|e| m < e.as_str()),
+                (t, f) if t == f => self.example_cmp(m) == Some(std::cmp::Ordering::Less),
                 (Some(_), None) => true,
                 _ => false,
             };
@@ -1367,6 +1423,41 @@ mod tests {
                 s.replace(p, "\u{1}"),
                 "{s:?} {p:?}"
             );
+        }
+    }
+
+    #[test]
+    fn replace_all_is_str_replace_on_long_texts() {
+        let s = format!("{}abc{}abcab", "ab".repeat(700), "c".repeat(10));
+        for p in ["abc", "ab", "cab", "zz"] {
+            assert_eq!(replace_all(s.clone(), p, '\u{1}'), s.replace(p, "\u{1}"));
+        }
+    }
+
+    #[test]
+    fn example_cmp_is_the_spelt_out_comparison() {
+        let mut g = Group::empty("arn:aws:iam::1:user/u", "s3:GetObject", 8);
+        g.offer_example(
+            "User: arn:aws:iam::1:user/u is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::b/k",
+            Some("2024-01-01T00:00:00Z"),
+            None,
+            Some("arn:aws:s3:::b/k"),
+            None,
+        );
+        assert!(g.example_template().is_some_and(has_mark));
+        let e = g.example_message().expect("an example");
+        let cut = e[..e.len() - 1].to_string();
+        for m in [
+            e.clone(),
+            format!("{e}x"),
+            cut,
+            String::new(),
+            "User: arn:aws:iam::1:user/a".to_string(),
+            "User: arn:aws:iam::1:user/z".to_string(),
+            "User: arn:aws:iam::1:user/u is not".to_string(),
+            "zzz".to_string(),
+        ] {
+            assert_eq!(g.example_cmp(&m), Some(m.as_str().cmp(&e)), "{m:?}");
         }
     }
 
