@@ -143,7 +143,7 @@ impl Note {
             Note::WhoS3,
         ];
         all.push(Note::Also(DenyKind::Explicit, None));
-        for p in POLICY_TYPES {
+        for p in PolicyType::ALL {
             all.push(Note::Also(DenyKind::Explicit, Some(p)));
             if p != PolicyType::IdentityBased {
                 all.push(Note::Also(DenyKind::Implicit, Some(p)));
@@ -398,17 +398,6 @@ impl Note {
         })
     }
 }
-
-/// Every policy type, in the order the `also-…` notes are listed.
-const POLICY_TYPES: [PolicyType; 7] = [
-    PolicyType::IdentityBased,
-    PolicyType::ResourceBased,
-    PolicyType::PermissionsBoundary,
-    PolicyType::SessionPolicy,
-    PolicyType::ServiceControlPolicy,
-    PolicyType::ResourceControlPolicy,
-    PolicyType::VpcEndpointPolicy,
-];
 
 /// `also-` and the reason's code (`also-explicit-scp`).
 fn also_id(kind: DenyKind, p: Option<PolicyType>) -> &'static str {

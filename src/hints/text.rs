@@ -131,15 +131,7 @@ mod tests {
     fn who_names_the_owner() {
         assert_eq!(who(Some(PolicyType::ServiceControlPolicy)), Note::WhoScp);
         assert_eq!(who(None), Note::WhoIdentity);
-        for p in [
-            PolicyType::IdentityBased,
-            PolicyType::ResourceBased,
-            PolicyType::PermissionsBoundary,
-            PolicyType::SessionPolicy,
-            PolicyType::ServiceControlPolicy,
-            PolicyType::ResourceControlPolicy,
-            PolicyType::VpcEndpointPolicy,
-        ] {
+        for p in PolicyType::ALL {
             let note = who(Some(p)).text();
             assert_eq!(note, format!("Who: {}.", who_words(Some(p))));
         }
