@@ -15,15 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::faultproxy::{Fault, FaultProxy, Op, Rule};
-use crate::moto::{Moto, SECRET};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use crate::moto::{Moto, SECRET, rt};
 
 /// A CloudTrail record; a denial of `action` when `denied`.
 fn record(id: &str, time: &str, account: &str, region: &str, denied: bool) -> Value {

@@ -168,3 +168,12 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The tokio runtime the AWS SDK clients of a test run on.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}

@@ -13,24 +13,16 @@ use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use serde_json::json;
 
-use crate::moto::{ENV, Moto, SECRET};
+use crate::moto::{ENV, Moto, SECRET, rt};
 use crate::prom::eventually;
 use crate::watch::{ACCOUNT, denial_line, metric_value, role};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Per (principal, action) counts.
-type Counts = BTreeMap<(String, String), u64>;
+pub(crate) type Counts = BTreeMap<(String, String), u64>;
 
 /// The messages one test writes, and the denials they must produce.
 struct Writer {
@@ -272,7 +264,7 @@ impl Drop for Sidecar {
 }
 
 /// `denytrail_denials_total` summed by (principal, action).
-fn denials(text: &str) -> Counts {
+pub(crate) fn denials(text: &str) -> Counts {
     let mut out = Counts::new();
     for l in text.lines() {
         let Some(rest) = l.strip_prefix("denytrail_denials_total{") else {

@@ -18,24 +18,14 @@ use denytrail::generate::{CorpusConfig, CorpusFormat, Truth, write_corpus};
 use serde_json::{Value, json};
 
 use crate::faultproxy::{Fault, FaultProxy, Op, Rule};
-use crate::moto::{ENV, Moto, SECRET};
+use crate::moto::{ENV, Moto, SECRET, rt};
 use crate::prom::{Prometheus, eventually, free_port};
 use crate::watch::{Corpus, Watch, metric_value, spawn_listening};
-
-/// Per (principal, action) counts.
-type Counts = BTreeMap<(String, String), u64>;
+use crate::watch_cloudwatch::{Counts, denials};
 
 /// The organisation ID the uploaded layout carries
 /// (`AWSLogs/o-…/ACCOUNT/CloudTrail/…`).
 const ORG: &str = "o-exampleorg1";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 /// A bucket and a queue (with a dead-letter queue after `max_receive`
 /// receives) on moto; with `notify`, the bucket announces every object
@@ -292,31 +282,7 @@ fn replica(endpoint: &str, queue: &str, state: &Path, extra: &[&str]) -> Watch {
     Watch::from_spawned(child, addr, logs)
 }
 
-/// `denytrail_denials_total` summed by (principal, action), from the text.
-fn denials(text: &str) -> Counts {
-    let mut out = Counts::new();
-    for l in text.lines() {
-        let Some(rest) = l.strip_prefix("denytrail_denials_total{") else {
-            continue;
-        };
-        let Some((labels, value)) = rest.rsplit_once("} ") else {
-            continue;
-        };
-        let label = |name: &str| {
-            let key = format!("{name}=\"");
-            let i = labels.find(&key)? + key.len();
-            let j = labels[i..].find('"')?;
-            Some(labels[i..i + j].to_string())
-        };
-        let (Some(p), Some(a), Ok(v)) = (label("principal"), label("action"), value.parse::<f64>())
-        else {
-            continue;
-        };
-        *out.entry((p, a)).or_insert(0) += v as u64;
-    }
-    out
-}
-
+/// Wait until `w`'s `/metrics` counts `want` by (principal, action); the text that did.
 fn wait_denials(w: &Watch, want: &Counts) -> String {
     eventually(
         Duration::from_secs(90),
