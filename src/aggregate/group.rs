@@ -166,6 +166,9 @@ enum Example {
     None,
     /// In the group's buffer.
     Own(Str),
+    /// In the group's buffer as it was read: the message itself holds one
+    /// of the [`MARKS`], which there are not marks.
+    Plain(Str),
     /// Shared with the other groups whose messages read the same once their
     /// principal, action, session and resource are taken out.
     Shared(Arc<str>),
@@ -669,65 +672,104 @@ impl Group {
     /// The message of the earliest event (ties: the smallest message), for
     /// people; at most [`MAX_EXAMPLE`] bytes.
     pub fn example_message(&self) -> Option<String> {
-        let m = self.example_template()?;
-        if !has_mark(m) {
-            return Some(m.to_string());
+        if let Example::Plain(s) = self.example {
+            return self.get(s).map(str::to_string);
         }
+        let t = self.example_template()?;
+        let mut out = Vec::with_capacity(t.len() + 128);
+        self.example_pieces(t, |p| {
+            out.extend_from_slice(p);
+            true
+        });
+        // The pieces are whole strings and the text between marks (ASCII
+        // bytes 1 to 4, never inside a UTF-8 sequence).
+        Some(
+            String::from_utf8(out)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        )
+    }
+
+    /// Does [`Group::example_message`] contain `needle`? Without spelling
+    /// the example out: the pieces are searched with the end of the ones
+    /// before them, so a match across two pieces is found too.
+    pub fn example_contains(&self, needle: &str) -> bool {
+        if let Example::Plain(s) = self.example {
+            return self.get(s).is_some_and(|m| m.contains(needle));
+        }
+        let Some(t) = self.example_template() else {
+            return false;
+        };
+        let n = needle.as_bytes();
+        let finder = memchr::memmem::Finder::new(n);
+        let keep = n.len().saturating_sub(1);
+        let mut window: Vec<u8> = Vec::new();
+        let mut found = n.is_empty();
+        self.example_pieces(t, |p| {
+            window.extend_from_slice(p);
+            found = finder.find(&window).is_some();
+            let cut = window.len().saturating_sub(keep);
+            window.drain(..cut);
+            !found
+        });
+        found
+    }
+
+    /// Hand the example's pieces to `f` in order: the template's text
+    /// between its marks, and the part each mark stands for; stops when
+    /// `f` returns `false`.
+    fn example_pieces(&self, t: &str, mut f: impl FnMut(&[u8]) -> bool) {
         let parts = [
             self.principal(),
             self.action(),
             self.get(self.example_session).unwrap_or(""),
             self.get(self.example_resource).unwrap_or(""),
         ];
-        let mut out = String::with_capacity(m.len() + 128);
-        for c in m.chars() {
-            match MARKS.iter().position(|&k| k == c) {
-                Some(i) => out.push_str(parts[i]),
-                None => out.push(c),
+        let mut rest = t.as_bytes();
+        while let Some(at) = rest
+            .iter()
+            .position(|b| b.wrapping_sub(1) < MARKS.len() as u8)
+        {
+            let part = parts[usize::from(rest[at] - 1)].as_bytes();
+            if !f(&rest[..at]) || !f(part) {
+                return;
             }
+            rest = &rest[at + 1..];
         }
-        Some(out)
+        f(rest);
     }
 
     /// `m` compared with [`Group::example_message`], without spelling the
     /// example out: a tie in time compares them for each denial.
     fn example_cmp(&self, m: &str) -> Option<std::cmp::Ordering> {
         use std::cmp::Ordering;
+        if let Example::Plain(s) = self.example {
+            return self.get(s).map(|t| m.cmp(t));
+        }
         let t = self.example_template()?;
-        if !has_mark(t) {
-            return Some(m.cmp(t));
-        }
-        let parts = [
-            self.principal(),
-            self.action(),
-            self.get(self.example_session).unwrap_or(""),
-            self.get(self.example_resource).unwrap_or(""),
-        ];
         let mut rest = m.as_bytes();
-        let mut buf = [0u8; 4];
-        for c in t.chars() {
-            let piece = match MARKS.iter().position(|&k| k == c) {
-                Some(i) => parts[i].as_bytes(),
-                None => c.encode_utf8(&mut buf).as_bytes(),
-            };
+        let mut order = Ordering::Equal;
+        self.example_pieces(t, |piece| {
             let n = piece.len().min(rest.len());
-            match rest[..n].cmp(&piece[..n]) {
-                Ordering::Equal if rest.len() < piece.len() => return Some(Ordering::Less),
-                Ordering::Equal => rest = &rest[n..],
-                o => return Some(o),
-            }
-        }
-        Some(if rest.is_empty() {
-            Ordering::Equal
-        } else {
-            Ordering::Greater
+            order = match rest[..n].cmp(&piece[..n]) {
+                Ordering::Equal if rest.len() < piece.len() => Ordering::Less,
+                Ordering::Equal => {
+                    rest = &rest[n..];
+                    return true;
+                }
+                o => o,
+            };
+            false
+        });
+        Some(match order {
+            Ordering::Equal if !rest.is_empty() => Ordering::Greater,
+            o => o,
         })
     }
 
     fn example_template(&self) -> Option<&str> {
         match &self.example {
             Example::None => None,
-            Example::Own(s) => self.get(*s),
+            Example::Own(s) | Example::Plain(s) => self.get(*s),
             Example::Shared(a) => Some(a),
         }
     }
@@ -878,8 +920,10 @@ impl Group {
         self.principal_account = move_str(self.principal_account, &old);
         self.first_seen = move_str(self.first_seen, &old);
         self.last_seen = move_str(self.last_seen, &old);
-        if let Example::Own(s) = self.example {
-            self.example = Example::Own(move_str(s, &old));
+        match self.example {
+            Example::Own(s) => self.example = Example::Own(move_str(s, &old)),
+            Example::Plain(s) => self.example = Example::Plain(move_str(s, &old)),
+            Example::None | Example::Shared(_) => {}
         }
         self.example_session = move_str(self.example_session, &old);
         self.example_resource = move_str(self.example_resource, &old);
@@ -1017,12 +1061,16 @@ impl Group {
             }
             k
         };
-        if let Example::Own(old) = self.example {
+        if let Example::Own(old) | Example::Plain(old) = self.example {
             self.garbage += old.len;
         }
-        self.example = match templates.and_then(|t| t.share(&kept)) {
-            Some(a) => Example::Shared(a),
-            None => Example::Own(self.push_str(&kept)),
+        self.example = if plain {
+            Example::Plain(self.push_str(&kept))
+        } else {
+            match templates.and_then(|t| t.share(&kept)) {
+                Some(a) => Example::Shared(a),
+                None => Example::Own(self.push_str(&kept)),
+            }
         };
         match session.filter(|_| !plain) {
             Some(s) => self.set(|g| &mut g.example_session, s, Some(List::Sessions)),
@@ -1432,6 +1480,43 @@ mod tests {
         for p in ["abc", "ab", "cab", "zz"] {
             assert_eq!(replace_all(s.clone(), p, '\u{1}'), s.replace(p, "\u{1}"));
         }
+    }
+
+    #[test]
+    fn example_contains_is_contains_on_the_spelt_out_example() {
+        let mut g = Group::empty("arn:aws:iam::1:user/u", "config:PutConfigRule", 8);
+        g.offer_example(
+            "User: arn:aws:iam::1:user/u is not authorized to perform: config:PutConfigRule on resource: arn:aws:config:us-east-1:1:config-rule/managed-rule-x",
+            Some("2024-01-01T00:00:00Z"),
+            None,
+            Some("arn:aws:config:us-east-1:1:config-rule/managed-rule-x"),
+            None,
+        );
+        let e = g.example_message().expect("an example");
+        assert!(g.example_template().is_some_and(has_mark));
+        // Within a part, across a part and the text, absent, empty.
+        for n in [
+            "managed-rule",
+            "u is not",
+            "PutConfigRule on",
+            ": arn:aws:config",
+            "nothing",
+            "",
+            &e,
+        ] {
+            assert_eq!(g.example_contains(n), e.contains(n), "{n:?}");
+        }
+        assert!(!Group::empty("p", "a", 8).example_contains("x"));
+    }
+
+    #[test]
+    fn a_message_holding_mark_bytes_is_shown_as_it_was_read() {
+        let mut g = Group::empty("arn:aws:iam::1:user/u", "s3:GetObject", 8);
+        let m = "User: arn:aws:iam::1:user/u \u{1}\u{4} is not authorized to perform: s3:GetObject";
+        g.offer_example(m, Some("2024-01-01T00:00:00Z"), None, None, None);
+        assert_eq!(g.example_message().as_deref(), Some(m));
+        assert_eq!(g.example_cmp(m), Some(std::cmp::Ordering::Equal));
+        assert_eq!(g.example_cmp("A"), Some(std::cmp::Ordering::Less));
     }
 
     #[test]

@@ -912,9 +912,7 @@ fn facts_notes(f: &Facts, code: HintCode, lines: &mut Lines) {
             }
         }
     }
-    if let Some(m) = &g.example_message()
-        && m.contains("managed-rule")
-    {
+    if g.example_contains("managed-rule") {
         lines.note(Note::ManagedRule);
     }
     if g.action().eq_ignore_ascii_case("logs:TagResource")
