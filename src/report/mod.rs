@@ -18,7 +18,7 @@ pub mod markdown;
 pub mod table;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
@@ -629,31 +629,88 @@ impl NoteIds {
 
 /// The distinct policy documents of a report, each kept once (as its
 /// compact JSON) and named by its index, in the order groups name them.
-#[derive(Debug, Default)]
-pub struct Policies(HashMap<Box<str>, u32>);
+/// The texts are packed in chunks of [`POLICY_CHUNK`] bytes: memory grows
+/// by the chunk with the texts, never by doubling one buffer.
+#[derive(Default)]
+pub struct Policies {
+    /// The documents' texts, one after the other in each chunk.
+    chunks: Vec<String>,
+    /// Each document's chunk and span in it, by index.
+    spans: Vec<(u32, u32, u32)>,
+    /// The indices, by the hash of their text.
+    index: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+    /// The document being added, serialised.
+    scratch: Vec<u8>,
+}
+
+/// The size of a chunk of [`Policies`] texts (a longer text has a chunk of
+/// its own).
+const POLICY_CHUNK: usize = 256 << 10;
+
+impl std::fmt::Debug for Policies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policies")
+            .field("documents", &self.spans.len())
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+/// The text at `span` in `chunks`.
+fn span_text(chunks: &[String], (c, a, b): (u32, u32, u32)) -> &str {
+    &chunks[c as usize][a as usize..b as usize]
+}
 
 impl Policies {
     /// The index of `doc` (added if new); `None` for a null document.
     pub fn add(&mut self, doc: serde_json::Value) -> Option<u32> {
+        use std::hash::BuildHasher;
         if doc.is_null() {
             return None;
         }
-        let key = doc.to_string().into_boxed_str();
-        let next = self.0.len() as u32;
-        Some(*self.0.entry(key).or_insert(next))
+        self.scratch.clear();
+        // Writing a `Value` to memory cannot fail.
+        serde_json::to_writer(&mut self.scratch, &doc).ok()?;
+        let text = std::str::from_utf8(&self.scratch).ok()?;
+        let hash = self.hasher.hash_one(text);
+        let Policies {
+            chunks,
+            spans,
+            index,
+            hasher,
+            ..
+        } = self;
+        if let Some(&i) = index.find(hash, |&i| span_text(chunks, spans[i as usize]) == text) {
+            return Some(i);
+        }
+        let fits = chunks
+            .last()
+            .is_some_and(|c| c.capacity() - c.len() >= text.len());
+        if !fits {
+            chunks.push(String::with_capacity(POLICY_CHUNK.max(text.len())));
+        }
+        let last = chunks.len() - 1;
+        let chunk = &mut chunks[last];
+        let start = chunk.len();
+        chunk.push_str(text);
+        let next = spans.len() as u32;
+        spans.push((last as u32, start as u32, chunk.len() as u32));
+        let (chunks, spans) = (&*chunks, &*spans);
+        index.insert_unique(hash, next, |&i| {
+            hasher.hash_one(span_text(chunks, spans[i as usize]))
+        });
+        Some(next)
     }
 
     /// The documents' compact JSON, by index.
-    fn texts(self) -> Vec<Box<str>> {
-        let mut v: Vec<(Box<str>, u32)> = self.0.into_iter().collect();
-        v.sort_unstable_by_key(|(_, i)| *i);
-        v.into_iter().map(|(t, _)| t).collect()
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        self.spans.iter().map(|&s| span_text(&self.chunks, s))
     }
 
     /// The documents, by index.
     fn values(self) -> Vec<serde_json::Value> {
         self.texts()
-            .iter()
             .map(|t| serde_json::from_str(t).unwrap_or_default())
             .collect()
     }
@@ -718,9 +775,11 @@ fn write_json(
                 ids.add(&g.hint);
             }
             collected_notes = ids.table();
-            policy_texts = docs.texts();
-            let texts = policy_texts.iter().map(|t| Cow::Borrowed(&**t));
-            (&collected_notes, texts.collect())
+            policy_texts = docs;
+            (
+                &collected_notes,
+                policy_texts.texts().map(Cow::Borrowed).collect(),
+            )
         }
     };
     w.write_all(b"\n]")?;
