@@ -337,9 +337,20 @@ fn format_match(f: &[u8], text: &[u8]) -> bool {
         } else if p == f.len() && t == text.len() {
             return true;
         } else if let Some((sp, st)) = star.filter(|&(_, st)| st < text.len()) {
-            star = Some((sp, st + 1));
+            // The wildcard takes one byte more; where a literal follows it,
+            // straight on to that literal's next place in the text.
+            let next = match f.get(sp) {
+                Some(&c) if wildcard_end(f, sp).is_none() => {
+                    match memchr::memchr(c, &text[st + 1..]) {
+                        Some(k) => st + 1 + k,
+                        None => return false,
+                    }
+                }
+                _ => st + 1,
+            };
+            star = Some((sp, next));
             p = sp;
-            t = st + 1;
+            t = next;
         } else {
             return false;
         }
@@ -439,6 +450,19 @@ mod tests {
             }
         }
         assert!(checked > 5_000, "{checked}");
+    }
+
+    proptest::proptest! {
+        // Formats and texts from a small alphabet, so that wildcards meet
+        // repeated literals and backtracking is exercised.
+        #[test]
+        fn greedy_match_agrees_on_any_format(
+            f in "(\\$\\{X\\}|[ab:/]){0,8}",
+            t in "[ab:/]{0,10}",
+        ) {
+            let full = glob_match(&glob_of(&f), t.as_bytes(), false);
+            proptest::prop_assert_eq!(format_match(f.as_bytes(), t.as_bytes()), full);
+        }
     }
 
     #[test]
