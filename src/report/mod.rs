@@ -671,7 +671,7 @@ impl Policies {
         }
         self.scratch.clear();
         // Writing a `Value` to memory cannot fail.
-        serde_json::to_writer(&mut self.scratch, &doc).ok()?;
+        sonic_rs::to_writer(&mut self.scratch, &doc).ok()?;
         let text = std::str::from_utf8(&self.scratch).ok()?;
         let hash = self.hasher.hash_one(text);
         let Policies {
@@ -768,10 +768,13 @@ fn write_json(
         Groups::Aggregated(groups) => {
             let mut ids = NoteIds::default();
             let mut docs = Policies::default();
+            let mut line = Vec::new();
             for (i, g) in groups.iter().enumerate() {
                 w.write_all(sep(i))?;
                 let g = ReportGroup::from_group(g, &mut docs);
-                serde_json::to_writer(&mut *w, &g)?;
+                line.clear();
+                sonic_rs::to_writer(&mut line, &g).map_err(io::Error::other)?;
+                w.write_all(&line)?;
                 ids.add(&g.hint);
             }
             collected_notes = ids.table();
@@ -926,6 +929,23 @@ impl<'a> Rollup<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        // Groups are written with sonic-rs for speed; the report promises
+        // serde_json's compact form: the same bytes for any text (control
+        // characters, quotes, backslashes, any Unicode) and any count.
+        #[test]
+        fn sonic_writes_what_serde_json_writes(
+            s in proptest::prelude::any::<String>(),
+            t in "[\\x00-\\x7f\u{80}-\u{10ffff}\"\\\\]{0,40}",
+            n in proptest::prelude::any::<u64>(),
+        ) {
+            let v = (s, t, n, Some(n as u32), None::<String>, vec![1.5f64]);
+            let mut sonic = Vec::new();
+            sonic_rs::to_writer(&mut sonic, &v).unwrap();
+            proptest::prop_assert_eq!(sonic, serde_json::to_vec(&v).unwrap());
+        }
+    }
 
     #[test]
     fn sizes() {
