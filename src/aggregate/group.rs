@@ -370,7 +370,12 @@ impl Eq for Group {}
 /// Does `s` hold one of the [`MARKS`] (bytes 1 to 4)? A byte loop the
 /// compiler vectorises, where `str::contains` of a char set decodes chars.
 fn has_mark(s: &str) -> bool {
-    s.bytes().any(|b| b.wrapping_sub(1) < MARKS.len() as u8)
+    s.bytes().any(is_mark)
+}
+
+/// Is `b` one of the [`MARKS`] (bytes 1 to 4)?
+fn is_mark(b: u8) -> bool {
+    b.wrapping_sub(1) < MARKS.len() as u8
 }
 
 /// `s` with every `part` (left to right, not overlapping) replaced by
@@ -725,10 +730,7 @@ impl Group {
             self.get(self.example_resource).unwrap_or(""),
         ];
         let mut rest = t.as_bytes();
-        while let Some(at) = rest
-            .iter()
-            .position(|b| b.wrapping_sub(1) < MARKS.len() as u8)
-        {
+        while let Some(at) = rest.iter().position(|&b| is_mark(b)) {
             let part = parts[usize::from(rest[at] - 1)].as_bytes();
             if !f(&rest[..at]) || !f(part) {
                 return;
